@@ -1,0 +1,1 @@
+//! SIP transports on tokio. The sans-IO `sip` crate does not depend on this one.

@@ -1,0 +1,10 @@
+use clap::Parser;
+
+/// tandem: an open voice platform.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {}
+
+fn main() {
+    let _ = Cli::parse();
+}
