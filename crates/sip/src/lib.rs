@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod framing;
 pub mod header;
+pub mod ids;
 pub mod message;
 pub mod method;
 pub mod parse;
@@ -16,7 +17,7 @@ pub mod typed;
 pub mod uri;
 
 pub use header::{Header, HeaderName};
-
+pub use message::{Message, StartLine, reason_phrase};
 pub use method::Method;
-
-
+pub use parse::{ParseError, parse_datagram, parse_stream_frame};
+pub use uri::Uri;

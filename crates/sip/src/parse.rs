@@ -1,1 +1,681 @@
-//! The datagram parser.
+//! The message parser (RFC 3261 §7 and §25): start line, header lines with
+//! folding, Content-Length framing, and the checks without which a request
+//! cannot be answered or routed.
+//!
+//! A message that fails comes back as a [`ParseError`] whose reason phrase
+//! names what was wrong and which, for a request whose headers split cleanly,
+//! can build the 400 to send back.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+
+use crate::header::HeaderName;
+use crate::message::{Entry, Message, RequestLine, StartLine, StatusLine, Text};
+use crate::method::Method;
+use crate::typed::{self, CSeq, NameAddr};
+use crate::uri::Uri;
+
+/// At most this many header lines per message: bounds memory per message
+/// whatever a peer sends.
+pub const MAX_HEADERS: usize = 256;
+
+/// How the message arrived, which decides how Content-Length is read
+/// (RFC 3261 §18.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// UDP: Content-Length may be absent (the body is the rest of the
+    /// datagram); bytes past it are ignored; a body shorter than it is an error.
+    Datagram,
+    /// TCP, TLS: the frame was cut by the stream framer and Content-Length
+    /// is mandatory. WebSocket messages also use this.
+    Stream,
+}
+
+/// A message that could not be accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status} {reason}")]
+pub struct ParseError {
+    /// The status to answer a request with: 400, or 505 for a SIP version
+    /// other than 2.0.
+    pub status: u16,
+    /// A short reason phrase naming what was wrong.
+    pub reason: Cow<'static, str>,
+    /// The message as far as it was read, when its start line and header
+    /// lines split cleanly.
+    pub partial: Option<Box<Message>>,
+}
+
+impl ParseError {
+    fn new(reason: &'static str) -> ParseError {
+        ParseError {
+            status: 400,
+            reason: Cow::Borrowed(reason),
+            partial: None,
+        }
+    }
+
+    fn owned(reason: String) -> ParseError {
+        ParseError {
+            status: 400,
+            reason: Cow::Owned(reason),
+            partial: None,
+        }
+    }
+
+    /// The response to send for a malformed request, when one can be sent:
+    /// never for responses or ACKs (RFC 3261 §17.1.1.3), and only when the
+    /// headers a response must echo are there.
+    pub fn response(&self) -> Option<Message> {
+        let req = self.partial.as_deref()?;
+        match req.method() {
+            None | Some(Method::Ack) => return None,
+            Some(_) => {}
+        }
+        for h in [
+            HeaderName::Via,
+            HeaderName::From,
+            HeaderName::To,
+            HeaderName::CallId,
+            HeaderName::CSeq,
+        ] {
+            req.header(h)?;
+        }
+        // The reason phrase is TEXT-UTF8: keep it on one line.
+        let reason: String = self
+            .reason
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let mut resp = Message::response_to(req, self.status, Some(&reason));
+        resp.set_to_tag(&crate::ids::new_tag());
+        Some(resp)
+    }
+}
+
+/// Parses one UDP datagram.
+pub fn parse_datagram(buf: impl Into<Bytes>) -> Result<Message, ParseError> {
+    parse(buf.into(), Framing::Datagram)
+}
+
+/// Parses one message cut from a stream by [`crate::framing`], or one
+/// WebSocket message.
+pub fn parse_stream_frame(buf: impl Into<Bytes>) -> Result<Message, ParseError> {
+    parse(buf.into(), Framing::Stream)
+}
+
+fn is_wsp(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// Splits `data[from..]` into lines ending in LF (a CR before it is dropped).
+/// Returns (start, end-without-CRLF, next-line-start).
+fn next_line(data: &[u8], from: usize) -> Option<(usize, usize, usize)> {
+    let rest = data.get(from..)?;
+    let nl = memchr::memchr(b'\n', rest)?;
+    let mut end = from + nl;
+    if end > from && data[end - 1] == b'\r' {
+        end -= 1;
+    }
+    Some((from, end, from + nl + 1))
+}
+
+fn span(start: usize, end: usize) -> Text {
+    // Datagrams and frames are bounded far below 4 GiB by the transports.
+    Text::Span(start as u32, end as u32)
+}
+
+pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, ParseError> {
+    if buf.len() > u32::MAX as usize {
+        return Err(ParseError::new("Message too large"));
+    }
+    let data: &[u8] = &buf;
+    // RFC 3261 §7.5: CRLFs before the start line are ignored.
+    let mut pos = data
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .ok_or_else(|| ParseError::new("Empty message"))?;
+
+    // Find the end of the header section first, so that one UTF-8 check
+    // covers every span handed out later.
+    let head_start = pos;
+    let mut body_start = None;
+    let mut scan = pos;
+    while let Some((s, e, next)) = next_line(data, scan) {
+        if s == e {
+            body_start = Some(next);
+            break;
+        }
+        scan = next;
+    }
+    let body_start = body_start.ok_or_else(|| ParseError::new("Header section not terminated"))?;
+    if std::str::from_utf8(&data[head_start..body_start]).is_err() {
+        return Err(ParseError::new("Header section is not valid UTF-8"));
+    }
+
+    let (ls, le, next) =
+        next_line(data, pos).ok_or_else(|| ParseError::new("Missing start line"))?;
+    let start = parse_start_line(data, ls, le)?;
+    pos = next;
+
+    let mut headers: Vec<Entry> = Vec::with_capacity(16);
+    let mut folded: Vec<usize> = Vec::new();
+    while let Some((s, e, next)) = next_line(data, pos) {
+        pos = next;
+        if s == e {
+            break;
+        }
+        if is_wsp(data[s]) {
+            // A continuation line (folding): extend the previous value.
+            let index = headers.len().wrapping_sub(1);
+            let Some(last) = headers.last_mut() else {
+                return Err(ParseError::new("Continuation line before any header"));
+            };
+            let mut end = e;
+            while end > s && is_wsp(data[end - 1]) {
+                end -= 1;
+            }
+            if let Text::Span(vs, ve) = &mut last.value
+                && data[s..end].iter().any(|b| !is_wsp(*b))
+            {
+                if *vs == *ve {
+                    // The value began on this line.
+                    let first = s + data[s..end].iter().take_while(|b| is_wsp(**b)).count();
+                    *vs = first as u32;
+                }
+                *ve = end as u32;
+                if folded.last() != Some(&index) {
+                    folded.push(index);
+                }
+            }
+            continue;
+        }
+        if headers.len() == MAX_HEADERS {
+            return Err(ParseError::new("Too many header lines"));
+        }
+        let colon = memchr::memchr(b':', &data[s..e])
+            .map(|c| s + c)
+            .ok_or_else(|| ParseError::new("Header line without a colon"))?;
+        let mut name_end = colon;
+        while name_end > s && is_wsp(data[name_end - 1]) {
+            name_end -= 1;
+        }
+        let name_bytes = &data[s..name_end];
+        if name_bytes.is_empty() || !name_bytes.iter().all(|&b| typed::is_token_char(b)) {
+            return Err(ParseError::new("Malformed header name"));
+        }
+        let mut vs = colon + 1;
+        while vs < e && is_wsp(data[vs]) {
+            vs += 1;
+        }
+        let mut ve = e;
+        while ve > vs && is_wsp(data[ve - 1]) {
+            ve -= 1;
+        }
+        let name = HeaderName::from_wire(name_bytes);
+        let canonical = name != HeaderName::Other && name.canonical().as_bytes() == name_bytes;
+        headers.push(Entry {
+            name,
+            raw_name: (!canonical).then(|| span(s, name_end)),
+            value: span(vs, ve),
+        });
+    }
+
+    // Known headers are unfolded so typed parsers see one line; unknown ones
+    // keep their bytes (folding is legal on the wire) to forward untouched.
+    for i in folded {
+        if headers[i].name == HeaderName::Other {
+            continue;
+        }
+        if let Text::Span(vs, ve) = headers[i].value {
+            let raw = std::str::from_utf8(&data[vs as usize..ve as usize]).unwrap_or("");
+            headers[i].value = Text::Owned(unfold(raw).into());
+        }
+    }
+
+    let mut msg = Message {
+        buf: Bytes::new(),
+        start,
+        headers,
+        body: Bytes::new(),
+    };
+
+    // Content-Length and the body.
+    let mut content_length: Option<u32> = None;
+    for e in msg
+        .headers
+        .iter()
+        .filter(|e| e.name == HeaderName::ContentLength)
+    {
+        let v = match &e.value {
+            Text::Span(s, e) => std::str::from_utf8(&data[*s as usize..*e as usize]).unwrap_or(""),
+            Text::Owned(s) => s,
+        };
+        let n = typed::parse_u32_max(v.trim(), u32::MAX)
+            .ok_or_else(|| with_partial(ParseError::new("Invalid Content-Length"), &msg, &buf))?;
+        if content_length.is_some_and(|c| c != n) {
+            return Err(with_partial(
+                ParseError::new("Conflicting Content-Length headers"),
+                &msg,
+                &buf,
+            ));
+        }
+        content_length = Some(n);
+    }
+    let available = data.len() - body_start;
+    let body_len = match (framing, content_length) {
+        (Framing::Datagram, None) => available,
+        (Framing::Datagram, Some(n)) if n as usize <= available => n as usize,
+        (Framing::Datagram, Some(_)) => {
+            return Err(with_partial(
+                ParseError::new("Content-Length larger than the body"),
+                &msg,
+                &buf,
+            ));
+        }
+        (Framing::Stream, None) => {
+            return Err(with_partial(
+                ParseError::new("Missing Content-Length on a stream transport"),
+                &msg,
+                &buf,
+            ));
+        }
+        (Framing::Stream, Some(n)) if n as usize == available => available,
+        (Framing::Stream, Some(_)) => {
+            return Err(with_partial(
+                ParseError::new("Content-Length does not match the body"),
+                &msg,
+                &buf,
+            ));
+        }
+    };
+    msg.body = buf.slice(body_start..body_start + body_len);
+    msg.buf = buf;
+
+    if let Err(reason) = validate(&msg) {
+        let mut err = ParseError::owned(reason);
+        err.partial = Some(Box::new(msg));
+        return Err(err);
+    }
+    Ok(msg)
+}
+
+fn with_partial(mut err: ParseError, msg: &Message, buf: &Bytes) -> ParseError {
+    let mut partial = msg.clone();
+    partial.buf = buf.clone();
+    err.partial = Some(Box::new(partial));
+    err
+}
+
+/// Replaces each folded line break (and the white space around it) with one
+/// space (RFC 3261 §7.3.1).
+fn unfold(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut pending_space = false;
+    for line in raw.split('\n') {
+        let line = line.trim_end_matches(['\r', ' ', '\t']);
+        let trimmed = if out.is_empty() {
+            line
+        } else {
+            line.trim_start_matches([' ', '\t'])
+        };
+        if trimmed.is_empty() {
+            continue;
+        }
+        if pending_space {
+            out.push(' ');
+        }
+        out.push_str(trimmed);
+        pending_space = true;
+    }
+    out
+}
+
+fn parse_start_line(data: &[u8], s: usize, e: usize) -> Result<StartLine, ParseError> {
+    let line =
+        std::str::from_utf8(&data[s..e]).map_err(|_| ParseError::new("Malformed start line"))?;
+    if line.len() >= 4 && line.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {
+        return parse_status_line(line, s);
+    }
+    // Method SP Request-URI SP SIP-Version, single spaces (RFC 3261 §25.1).
+    let mut parts = line.split(' ');
+    let (Some(method), Some(uri), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ParseError::new("Malformed request line"));
+    };
+    if !typed::is_token(method) {
+        return Err(ParseError::new("Malformed method"));
+    }
+    check_version(version)?;
+    if uri.is_empty() {
+        return Err(ParseError::new("Malformed request line"));
+    }
+    let parsed = Uri::parse(uri)
+        .map_err(|e| ParseError::owned(format!("Malformed Request-URI: {}", e.reason())))?;
+    let uri_start = s + method.len() + 1;
+    Ok(StartLine::Request(RequestLine {
+        method: Method::from_token(method),
+        uri: parsed,
+        raw_uri: Some(span(uri_start, uri_start + uri.len())),
+    }))
+}
+
+fn check_version(version: &str) -> Result<(), ParseError> {
+    if version.eq_ignore_ascii_case("SIP/2.0") {
+        return Ok(());
+    }
+    let is_sip_version = version.len() > 4
+        && version.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/")
+        && version[4..].split('.').count() == 2
+        && version[4..]
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if is_sip_version {
+        Err(ParseError {
+            status: 505,
+            reason: Cow::Borrowed("Version Not Supported"),
+            partial: None,
+        })
+    } else {
+        Err(ParseError::new("Malformed SIP version"))
+    }
+}
+
+fn parse_status_line(line: &str, s: usize) -> Result<StartLine, ParseError> {
+    // SIP-Version SP Status-Code SP Reason-Phrase (possibly empty).
+    let (version, rest) = line
+        .split_once(' ')
+        .ok_or_else(|| ParseError::new("Malformed status line"))?;
+    check_version(version)?;
+    let code_str = rest
+        .get(..3)
+        .ok_or_else(|| ParseError::new("Malformed status code"))?;
+    let after = &rest[3..];
+    if !code_str.bytes().all(|b| b.is_ascii_digit())
+        || !(after.is_empty() || after.starts_with(' '))
+    {
+        return Err(ParseError::new("Malformed status code"));
+    }
+    let code: u16 = code_str
+        .parse()
+        .map_err(|_| ParseError::new("Malformed status code"))?;
+    if !(100..=699).contains(&code) {
+        return Err(ParseError::new("Status code out of range"));
+    }
+    let reason_start = s + version.len() + 1 + 3 + usize::from(!after.is_empty());
+    Ok(StartLine::Response(StatusLine {
+        code,
+        reason: span(reason_start, s + line.len()),
+    }))
+}
+
+fn missing(name: HeaderName) -> String {
+    format!("Missing {} header", name.canonical())
+}
+
+/// The checks without which a message cannot be matched to a transaction,
+/// answered, or routed.
+fn validate(msg: &Message) -> Result<(), String> {
+    let mut counts = [0u8; 8];
+    const SINGLE: [HeaderName; 8] = [
+        HeaderName::CallId,
+        HeaderName::CSeq,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::MaxForwards,
+        HeaderName::ContentLength,
+        HeaderName::ContentType,
+        HeaderName::Expires,
+    ];
+    let mut has_via = false;
+    for e in &msg.headers {
+        if e.name == HeaderName::Via {
+            has_via = true;
+        } else if let Some(i) = SINGLE.iter().position(|n| *n == e.name) {
+            counts[i] = counts[i].saturating_add(1);
+        }
+    }
+    for (i, name) in SINGLE.iter().enumerate() {
+        if counts[i] > 1 && *name != HeaderName::ContentLength {
+            return Err(format!("Multiple {} headers", name.canonical()));
+        }
+    }
+    if !has_via {
+        return Err(missing(HeaderName::Via));
+    }
+    for name in [
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+    ] {
+        if counts[SINGLE.iter().position(|n| *n == name).unwrap_or(0)] == 0 {
+            return Err(missing(name));
+        }
+    }
+
+    msg.top_via()
+        .map_err(|e| format!("Malformed Via header: {e}"))?;
+    let from = msg
+        .header(HeaderName::From)
+        .map(NameAddr::parse)
+        .ok_or_else(|| missing(HeaderName::From))?;
+    from.map_err(|e| format!("Malformed From header: {e}"))?;
+    let to = msg
+        .header(HeaderName::To)
+        .map(NameAddr::parse)
+        .ok_or_else(|| missing(HeaderName::To))?;
+    to.map_err(|e| format!("Malformed To header: {e}"))?;
+
+    let call_id = msg.call_id().unwrap_or("");
+    if call_id.is_empty() || call_id.bytes().any(|b| is_wsp(b) || b.is_ascii_control()) {
+        return Err("Malformed Call-ID header".into());
+    }
+    let cseq = msg
+        .header(HeaderName::CSeq)
+        .map(CSeq::parse)
+        .ok_or_else(|| missing(HeaderName::CSeq))?
+        .map_err(|e| format!("Malformed CSeq header: {e}"))?;
+    if let Some(method) = msg.method()
+        && cseq.method != *method
+    {
+        return Err("CSeq method does not match the request method".into());
+    }
+    if let Some(v) = msg.header(HeaderName::MaxForwards)
+        && typed::parse_u32_max(v, 255).is_none()
+    {
+        return Err("Invalid Max-Forwards header".into());
+    }
+    if let Some(v) = msg.header(HeaderName::Expires)
+        && typed::parse_u32_max(v, u32::MAX).is_none()
+    {
+        return Err("Invalid Expires header".into());
+    }
+    if msg.is_request() {
+        for c in msg.contacts() {
+            c.map_err(|e| format!("Malformed Contact header: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bKnashds8\r\n\
+Max-Forwards: 70\r\n\
+To: Bob <sip:bob@biloxi.example.com>\r\n\
+From: Alice <sip:alice@atlanta.example.com>;tag=1928301774\r\n\
+Call-ID: a84b4c76e66710\r\n\
+CSeq: 314159 INVITE\r\n\
+Contact: <sip:alice@pc33.atlanta.example.com>\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 4\r\n\r\nv=0\n";
+
+    fn err(text: &str) -> ParseError {
+        parse_datagram(text.as_bytes().to_vec()).expect_err("must fail")
+    }
+
+    #[test]
+    fn parses_a_request() {
+        let m = parse_datagram(BASE.as_bytes().to_vec()).expect("parse");
+        assert_eq!(m.method(), Some(&Method::Invite));
+        assert_eq!(
+            m.request_uri_text().as_deref(),
+            Some("sip:bob@biloxi.example.com")
+        );
+        assert_eq!(m.call_id(), Some("a84b4c76e66710"));
+        assert_eq!(m.body().as_ref(), b"v=0\n");
+        assert_eq!(m.header_count(), 9);
+    }
+
+    #[test]
+    fn folding_and_compact_forms() {
+        let text = BASE.replace("Max-Forwards: 70\r\n", "Subject: I know you're there,\r\n   pick up the phone\r\n\tand talk to me!\r\nMax-Forwards: 70\r\n")
+            .replace("Call-ID:", "i:")
+            .replace("To: Bob", "t:\r\n  Bob");
+        let m = parse_datagram(text.into_bytes()).expect("parse");
+        assert_eq!(
+            m.header(HeaderName::Subject),
+            Some("I know you're there, pick up the phone and talk to me!")
+        );
+        assert_eq!(m.call_id(), Some("a84b4c76e66710"));
+        assert_eq!(m.to_header().expect("to").display.as_deref(), Some("Bob"));
+    }
+
+    #[test]
+    fn content_length_rules() {
+        // Longer than the body: 400 on UDP.
+        let e = err(&BASE.replace("Content-Length: 4", "Content-Length: 9999"));
+        assert_eq!(e.reason, "Content-Length larger than the body");
+        let resp = e.response().expect("a 400 can be sent");
+        assert_eq!(resp.status(), Some(400));
+        assert!(resp.to_tag().is_some());
+        // Shorter: the rest of the datagram is ignored.
+        let m = parse_datagram(
+            BASE.replace("Content-Length: 4", "Content-Length: 2")
+                .into_bytes(),
+        )
+        .expect("parse");
+        assert_eq!(m.body().as_ref(), b"v=");
+        // Absent on UDP: the body is the rest of the datagram.
+        let m =
+            parse_datagram(BASE.replace("Content-Length: 4\r\n", "").into_bytes()).expect("parse");
+        assert_eq!(m.body().as_ref(), b"v=0\n");
+        // Absent on a stream: error.
+        let e = parse_stream_frame(BASE.replace("Content-Length: 4\r\n", "").into_bytes())
+            .expect_err("stream");
+        assert_eq!(e.reason, "Missing Content-Length on a stream transport");
+        assert_eq!(
+            err(&BASE.replace("Content-Length: 4", "Content-Length: -4")).reason,
+            "Invalid Content-Length"
+        );
+        assert_eq!(
+            err(&BASE.replace("Content-Length: 4", "Content-Length: 4\r\nl: 5")).reason,
+            "Conflicting Content-Length headers"
+        );
+    }
+
+    #[test]
+    fn version_and_start_line() {
+        let e = err(&BASE.replace("biloxi.example.com SIP/2.0", "biloxi.example.com SIP/7.0"));
+        assert_eq!(e.status, 505);
+        assert_eq!(
+            err(&BASE.replace("INVITE sip:", "INVITE  sip:")).reason,
+            "Malformed request line"
+        );
+        assert_eq!(
+            err(&BASE.replace(
+                "INVITE sip:bob@biloxi.example.com",
+                "INVITE <sip:bob@biloxi.example.com>"
+            ))
+            .status,
+            400
+        );
+        let r = parse_datagram(
+            b"SIP/2.0 200 \r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        )
+        .expect("empty reason");
+        assert_eq!(r.status(), Some(200));
+        assert_eq!(r.reason(), Some(""));
+        assert_eq!(
+            err("SIP/2.0 1000 Huge\r\n\r\n").reason,
+            "Malformed status code"
+        );
+        assert_eq!(
+            err("SIP/2.0 099 Low\r\n\r\n").reason,
+            "Status code out of range"
+        );
+    }
+
+    #[test]
+    fn semantic_checks_name_the_problem() {
+        assert_eq!(
+            err(&BASE.replace("CSeq: 314159 INVITE", "CSeq: 314159 ACK")).reason,
+            "CSeq method does not match the request method"
+        );
+        assert_eq!(
+            err(&BASE.replace("Call-ID: a84b4c76e66710\r\n", "")).reason,
+            "Missing Call-ID header"
+        );
+        assert_eq!(
+            err(&BASE.replace("Max-Forwards: 70", "Max-Forwards: 300")).reason,
+            "Invalid Max-Forwards header"
+        );
+        assert_eq!(
+            err(&BASE.replace("Max-Forwards: 70", "To: <sip:other@x>")).reason,
+            "Multiple To headers"
+        );
+        assert!(
+            err(&BASE.replace("SIP/2.0/UDP pc33", "SIP/2.0/UDP"))
+                .reason
+                .starts_with("Malformed Via header")
+        );
+        assert_eq!(
+            err("INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n").reason,
+            "Header section not terminated"
+        );
+        let e = err("INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n");
+        assert_eq!(e.reason, "Missing From header");
+        assert!(e.response().is_none(), "no From/To/CSeq to echo");
+    }
+
+    #[test]
+    fn no_response_to_ack_or_responses() {
+        let ack = BASE
+            .replace("INVITE sip", "ACK sip")
+            .replace("314159 INVITE", "314159 ACK")
+            .replace("Content-Length: 4", "Content-Length: 40");
+        assert!(err(&ack).response().is_none());
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let alphabet =
+            b"INVITE sip:@;=<>\"\\\r\n\t :,/SIP2.0ViaCSeqContent-Lengthl:v:0123456789[]%";
+        for round in 0..20_000 {
+            let len = (round % 300) as usize;
+            let mut buf = Vec::with_capacity(len);
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                buf.push(alphabet[(x % alphabet.len() as u64) as usize]);
+            }
+            if let Err(e) = parse_datagram(buf.clone()) {
+                let _ = e.response();
+            }
+            // Mutations of a valid message reach deeper into the parser.
+            let mut m = BASE.as_bytes().to_vec();
+            let at = (x as usize) % m.len();
+            m[at] = alphabet[(x >> 20) as usize % alphabet.len()];
+            if let Err(e) = parse_datagram(m) {
+                let _ = e.response();
+            }
+        }
+    }
+}

@@ -1,1 +1,592 @@
-//! Typed views of the headers the stack reads: Via, name-addr (From, To, Contact, Route), CSeq, parameters.
+//! Typed views of the headers the stack reads: Via, name-addr (From, To,
+//! Contact, Route, Record-Route), CSeq, generic parameters and numbers.
+//!
+//! Views borrow from the header value and parse on demand: a proxy that only
+//! needs the top Via's branch never pays for parsing a Contact. Values reach
+//! these parsers unfolded (the message parser turns folded lines into single
+//! spaces), so linear white space here is only SP and HTAB.
+
+use std::borrow::Cow;
+
+use crate::method::Method;
+use crate::uri::{Host, Uri, parse_host_port};
+
+/// Why a header value did not parse; the text is fit for a 400 reason phrase.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TypedError(pub Cow<'static, str>);
+
+impl TypedError {
+    fn new(reason: &'static str) -> TypedError {
+        TypedError(Cow::Borrowed(reason))
+    }
+}
+
+type Result<T> = std::result::Result<T, TypedError>;
+
+/// RFC 3261 `token` characters.
+pub fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+}
+
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(is_token_char)
+}
+
+fn is_wsp(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+fn trim_wsp(s: &str) -> &str {
+    s.trim_matches(|c| c == ' ' || c == '\t')
+}
+
+/// Length of the quoted string starting at `s[0] == '"'`, quotes included,
+/// honouring `\` escapes. `None` when it is not terminated.
+fn quoted_len(s: &[u8]) -> Option<usize> {
+    let mut i = 1;
+    while i < s.len() {
+        match s[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Removes the quotes and `\` escapes of a quoted-string.
+pub fn unquote(s: &str) -> Cow<'_, str> {
+    let Some(inner) = s.strip_prefix('"').and_then(|r| r.strip_suffix('"')) else {
+        return Cow::Borrowed(s);
+    };
+    if !inner.contains('\\') {
+        return Cow::Borrowed(inner);
+    }
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Splits a header value at the commas that separate list elements, skipping
+/// commas inside quoted strings and `<...>` (RFC 3261 §7.3.1).
+pub fn split_list(value: &str) -> ListIter<'_> {
+    ListIter { rest: value }
+}
+
+pub struct ListIter<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for ListIter<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        loop {
+            if self.rest.is_empty() {
+                return None;
+            }
+            let b = self.rest.as_bytes();
+            let mut i = 0;
+            let mut in_angle = false;
+            while i < b.len() {
+                match b[i] {
+                    b'"' => {
+                        i += quoted_len(&b[i..]).unwrap_or(b.len() - i);
+                        continue;
+                    }
+                    b'<' => in_angle = true,
+                    b'>' => in_angle = false,
+                    b',' if !in_angle => break,
+                    _ => {}
+                }
+                i += 1;
+            }
+            let item = trim_wsp(&self.rest[..i.min(b.len())]);
+            self.rest = if i < b.len() { &self.rest[i + 1..] } else { "" };
+            // Empty elements (",,") carry nothing; RFC 3261 grammar has none.
+            if !item.is_empty() {
+                return Some(item);
+            }
+        }
+    }
+}
+
+/// `;name[=value]` parameters, kept as text and read lazily. Names compare
+/// case-insensitively; values are returned as written (quotes included, see
+/// [`unquote`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Params<'a> {
+    raw: &'a str,
+}
+
+impl<'a> Params<'a> {
+    /// Parses the text after the first `;` of a parameter list, checking the
+    /// grammar once so later lookups cannot fail.
+    pub fn parse(raw: &'a str) -> Result<Params<'a>> {
+        let p = Params { raw };
+        for item in p.raw_items() {
+            let (name, value) = split_param(item)?;
+            if !is_token(name) {
+                return Err(TypedError::new("malformed parameter name"));
+            }
+            if let Some(v) = value {
+                let ok = if v.starts_with('"') {
+                    quoted_len(v.as_bytes()) == Some(v.len())
+                } else {
+                    // token, host (IPv6 reference included) or the extra
+                    // characters of uri-parameter values.
+                    !v.is_empty()
+                        && v.bytes().all(|b| {
+                            is_token_char(b) || matches!(b, b'[' | b']' | b':' | b'/' | b'@')
+                        })
+                };
+                if !ok {
+                    return Err(TypedError::new("malformed parameter value"));
+                }
+            }
+        }
+        Ok(p)
+    }
+
+    pub fn raw(&self) -> &'a str {
+        self.raw
+    }
+
+    fn raw_items(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let raw = self.raw;
+        let mut rest = raw;
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            let b = rest.as_bytes();
+            let mut i = 0;
+            while i < b.len() && b[i] != b';' {
+                if b[i] == b'"' {
+                    i += quoted_len(&b[i..]).unwrap_or(b.len() - i);
+                } else {
+                    i += 1;
+                }
+            }
+            let item = &rest[..i.min(b.len())];
+            rest = if i < b.len() { &rest[i + 1..] } else { "" };
+            Some(trim_wsp(item))
+        })
+    }
+
+    /// Every parameter as (name, value).
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
+        self.raw_items().filter_map(|item| split_param(item).ok())
+    }
+
+    /// `None`: absent; `Some(None)`: present without a value.
+    pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    pub fn value(&self, name: &str) -> Option<&'a str> {
+        self.get(name).flatten()
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+fn split_param(item: &str) -> Result<(&str, Option<&str>)> {
+    match item.find('=') {
+        Some(eq) => {
+            let name = trim_wsp(&item[..eq]);
+            let value = trim_wsp(&item[eq + 1..]);
+            if value.is_empty() {
+                return Err(TypedError::new("parameter with an empty value"));
+            }
+            Ok((name, Some(value)))
+        }
+        None => Ok((item, None)),
+    }
+}
+
+/// Splits `text` at its first `;` that is not inside quotes or `<...>`.
+fn split_at_params(text: &str) -> (&str, Option<&str>) {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let mut in_angle = false;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += quoted_len(&b[i..]).unwrap_or(b.len() - i);
+                continue;
+            }
+            b'<' => in_angle = true,
+            b'>' => in_angle = false,
+            b';' if !in_angle => return (trim_wsp(&text[..i]), Some(&text[i + 1..])),
+            _ => {}
+        }
+        i += 1;
+    }
+    (trim_wsp(text), None)
+}
+
+/// One Via value (RFC 3261 §20.42).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Via<'a> {
+    /// "SIP/2.0", as written.
+    pub protocol: &'a str,
+    /// UDP, TCP, TLS, SCTP, WS, WSS or an extension, as written.
+    pub transport: &'a str,
+    pub host: Host,
+    pub port: Option<u16>,
+    pub params: Params<'a>,
+}
+
+impl<'a> Via<'a> {
+    pub fn parse(value: &'a str) -> Result<Via<'a>> {
+        let value = trim_wsp(value);
+        // sent-protocol: name SLASH version SLASH transport, SWS around SLASH.
+        let mut parts = value.splitn(3, '/');
+        let name = trim_wsp(parts.next().unwrap_or(""));
+        let version = trim_wsp(parts.next().unwrap_or(""));
+        let rest = parts
+            .next()
+            .ok_or_else(|| TypedError::new("malformed Via sent-protocol"))?
+            .trim_start_matches(is_wsp_char);
+        if !is_token(name) || !is_token(version) {
+            return Err(TypedError::new("malformed Via sent-protocol"));
+        }
+        let tlen = rest.bytes().take_while(|&b| is_token_char(b)).count();
+        if tlen == 0 {
+            return Err(TypedError::new("malformed Via transport"));
+        }
+        let transport = &rest[..tlen];
+        let after = &rest[tlen..];
+        if !after.starts_with(is_wsp_char) {
+            return Err(TypedError::new("malformed Via sent-by"));
+        }
+        let (sent_by, params) = split_at_params(after);
+        let sent_by = compact_colon(sent_by);
+        let (host, port) =
+            parse_host_port(&sent_by).map_err(|_| TypedError::new("malformed Via sent-by"))?;
+        let params = Params::parse(params.unwrap_or(""))
+            .map_err(|_| TypedError::new("malformed Via parameters"))?;
+        let protocol_end = version.as_ptr() as usize + version.len() - value.as_ptr() as usize;
+        Ok(Via {
+            protocol: &value[..protocol_end],
+            transport,
+            host,
+            port,
+            params,
+        })
+    }
+
+    pub fn branch(&self) -> Option<&'a str> {
+        self.params.value("branch")
+    }
+
+    /// RFC 3261 branches start with the magic cookie; older ones need the
+    /// RFC 2543 matching rules.
+    pub fn has_rfc3261_branch(&self) -> bool {
+        self.branch().is_some_and(|b| b.starts_with("z9hG4bK"))
+    }
+
+    pub fn received(&self) -> Option<&'a str> {
+        self.params.value("received")
+    }
+
+    /// RFC 3581: `None` absent, `Some(None)` requested, `Some(Some(port))` filled in.
+    pub fn rport(&self) -> Option<Option<u16>> {
+        self.params
+            .get("rport")
+            .map(|v| v.and_then(|p| p.parse().ok()))
+    }
+}
+
+fn is_wsp_char(c: char) -> bool {
+    c == ' ' || c == '\t'
+}
+
+/// `host SWS ":" SWS port` → `host:port` (rarely needed, so only then allocate).
+fn compact_colon(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(is_wsp) {
+        Cow::Owned(s.chars().filter(|c| !is_wsp_char(*c)).collect())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// name-addr or addr-spec with header parameters: From, To, Contact, Route,
+/// Record-Route, Reply-To, Refer-To (RFC 3261 §20.10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameAddr<'a> {
+    /// Display name, unquoted and unescaped.
+    pub display: Option<Cow<'a, str>>,
+    pub uri: Uri,
+    /// The URI as written, for byte-exact reuse.
+    pub uri_text: &'a str,
+    /// Whether the URI was enclosed in `<>`; when it was not, `;` starts
+    /// header parameters, not URI parameters.
+    pub angle: bool,
+    pub params: Params<'a>,
+}
+
+impl<'a> NameAddr<'a> {
+    pub fn parse(value: &'a str) -> Result<NameAddr<'a>> {
+        let value = trim_wsp(value);
+        let b = value.as_bytes();
+        let (display, rest) = if b.first() == Some(&b'"') {
+            let end =
+                quoted_len(b).ok_or_else(|| TypedError::new("unterminated quoted display name"))?;
+            let rest = value[end..].trim_start_matches(is_wsp_char);
+            if !rest.starts_with('<') {
+                return Err(TypedError::new("display name without <URI>"));
+            }
+            (Some(unquote(&value[..end])), rest)
+        } else if let Some(lt) = value.find('<') {
+            let name = trim_wsp(&value[..lt]);
+            // A token display name: tokens separated by LWS.
+            if !name
+                .split(is_wsp_char)
+                .filter(|t| !t.is_empty())
+                .all(is_token)
+            {
+                return Err(TypedError::new("malformed display name"));
+            }
+            (
+                (!name.is_empty()).then_some(Cow::Borrowed(name)),
+                &value[lt..],
+            )
+        } else {
+            (None, value)
+        };
+        let (uri_text, params, angle) = if let Some(inner) = rest.strip_prefix('<') {
+            let gt = inner
+                .find('>')
+                .ok_or_else(|| TypedError::new("missing > after URI"))?;
+            let after = inner[gt + 1..].trim_start_matches(is_wsp_char);
+            let params = match after.strip_prefix(';') {
+                Some(p) => Some(p),
+                None if after.is_empty() => None,
+                None => return Err(TypedError::new("garbage after <URI>")),
+            };
+            (&inner[..gt], params, true)
+        } else {
+            let (uri, params) = split_at_params(rest);
+            // addr-spec form: the URI cannot hold these (RFC 3261 §20.10).
+            if uri.contains([',', '?', ' ', '\t', '<', '>', '"']) {
+                return Err(TypedError::new("malformed addr-spec"));
+            }
+            (uri, params, false)
+        };
+        let uri =
+            Uri::parse(uri_text).map_err(|e| TypedError(Cow::Owned(format!("bad URI: {e}"))))?;
+        let params = Params::parse(params.unwrap_or(""))?;
+        Ok(NameAddr {
+            display,
+            uri,
+            uri_text,
+            angle,
+            params,
+        })
+    }
+
+    pub fn tag(&self) -> Option<&'a str> {
+        self.params.value("tag")
+    }
+}
+
+/// A Contact value: `*` (remove all bindings) or an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contact<'a> {
+    Wildcard,
+    Addr(NameAddr<'a>),
+}
+
+impl<'a> Contact<'a> {
+    pub fn parse(value: &'a str) -> Result<Contact<'a>> {
+        if trim_wsp(value) == "*" {
+            Ok(Contact::Wildcard)
+        } else {
+            NameAddr::parse(value).map(Contact::Addr)
+        }
+    }
+}
+
+/// CSeq (RFC 3261 §20.16): sequence number and method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CSeq {
+    pub seq: u32,
+    pub method: Method,
+}
+
+impl CSeq {
+    pub fn parse(value: &str) -> Result<CSeq> {
+        let value = trim_wsp(value);
+        let digits = value.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(TypedError::new("malformed CSeq"));
+        }
+        let seq = parse_u32_max(&value[..digits], (1 << 31) - 1)
+            .ok_or_else(|| TypedError::new("CSeq number out of range"))?;
+        let rest = &value[digits..];
+        let method = rest.trim_start_matches(is_wsp_char);
+        if method.len() == rest.len() || !is_token(method) {
+            return Err(TypedError::new("malformed CSeq method"));
+        }
+        Ok(CSeq {
+            seq,
+            method: Method::from_token(method),
+        })
+    }
+}
+
+/// A decimal number no greater than `max` (leading zeros allowed, as the
+/// grammar's `1*DIGIT` allows them).
+pub fn parse_u32_max(s: &str, max: u32) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for b in s.bytes() {
+        n = n * 10 + u64::from(b - b'0');
+        if n > u64::from(max) {
+            return None;
+        }
+    }
+    u32::try_from(n).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_split_respects_quotes_and_brackets() {
+        let v = r#""Doe, John" <sip:j@x;a=1,2>;q=0.5 , <sip:b@y>,,sip:c@z"#;
+        let items: Vec<_> = split_list(v).collect();
+        assert_eq!(
+            items,
+            vec![
+                r#""Doe, John" <sip:j@x;a=1,2>;q=0.5"#,
+                "<sip:b@y>",
+                "sip:c@z"
+            ]
+        );
+    }
+
+    #[test]
+    fn via_with_spaces_everywhere() {
+        let v = Via::parse("SIP  /   2.0 / UDP   192.0.2.2 : 5070 ; branch = z9hG4bK390skdjuw;rport;received=192.0.2.9").expect("via");
+        assert_eq!(v.transport, "UDP");
+        assert_eq!(v.host, Host::V4("192.0.2.2".parse().expect("ip")));
+        assert_eq!(v.port, Some(5070));
+        assert_eq!(v.branch(), Some("z9hG4bK390skdjuw"));
+        assert!(v.has_rfc3261_branch());
+        assert_eq!(v.rport(), Some(None));
+        assert_eq!(v.received(), Some("192.0.2.9"));
+    }
+
+    #[test]
+    fn via_ipv6_and_bad_forms() {
+        let v = Via::parse("SIP/2.0/TCP [2001:db8::9:1]:5061;branch=z9hG4bKas3").expect("via");
+        assert_eq!(v.host, Host::V6("2001:db8::9:1".parse().expect("ip")));
+        assert_eq!(v.port, Some(5061));
+        for bad in [
+            "SIP/2.0/UDP",
+            "SIP/2.0 192.0.2.1",
+            "SIP/2.0/UDP 192.0.2.1:99999",
+            "SIP/2.0/UDP 192.0.2.1;branch=",
+            "",
+            "SIP/2.0/UDP 2001:db8::1",
+        ] {
+            assert!(Via::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn name_addr_forms() {
+        let n = NameAddr::parse(r#""J Rosenberg \\\"" <sip:jdrosen@example.com>;tag=98asjd8"#)
+            .expect("na");
+        assert_eq!(n.display.as_deref(), Some(r#"J Rosenberg \""#));
+        assert_eq!(n.uri_text, "sip:jdrosen@example.com");
+        assert_eq!(n.tag(), Some("98asjd8"));
+
+        let n = NameAddr::parse("sip:alice@atlanta.com;tag=88sja8x").expect("addr-spec");
+        assert!(!n.angle);
+        assert_eq!(n.uri_text, "sip:alice@atlanta.com");
+        assert_eq!(n.tag(), Some("88sja8x"));
+
+        let n = NameAddr::parse("Bob  Smith <sip:bob@b.com;lr>").expect("token display");
+        assert_eq!(n.display.as_deref(), Some("Bob  Smith"));
+        assert_eq!(n.uri_text, "sip:bob@b.com;lr");
+        assert_eq!(n.tag(), None);
+
+        for bad in [
+            r#""unterminated <sip:a@b>"#,
+            "<sip:a@b",
+            "<sip:a@b> junk",
+            "sip:a@b?Subject=x",
+            "Bad\"Name <sip:a@b>",
+        ] {
+            assert!(NameAddr::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cseq_bounds() {
+        assert_eq!(
+            CSeq::parse("  0009 INVITE").expect("cseq"),
+            CSeq {
+                seq: 9,
+                method: Method::Invite
+            }
+        );
+        assert_eq!(
+            CSeq::parse("2147483647 NEWMETHOD").expect("max").seq,
+            2_147_483_647
+        );
+        for bad in [
+            "2147483648 INVITE",
+            "36893488147419103232 REGISTER",
+            "1INVITE",
+            "INVITE",
+            "1 ",
+            "-1 BYE",
+        ] {
+            assert!(CSeq::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn params_lookup() {
+        let p = Params::parse(r#"tag=a;lr;q="0.5;x";Expires=60"#).expect("params");
+        assert_eq!(p.value("tag"), Some("a"));
+        assert_eq!(p.get("lr"), Some(None));
+        assert_eq!(p.value("q"), Some(r#""0.5;x""#));
+        assert_eq!(p.value("expires"), Some("60"));
+        assert_eq!(p.get("missing"), None);
+        assert!(Params::parse("a b=1").is_err());
+        assert!(Params::parse("tag=\"open").is_err());
+    }
+
+    #[test]
+    fn unquote_escapes() {
+        assert_eq!(unquote(r#""a\"b\\c""#), r#"a"b\c"#);
+        assert_eq!(unquote("plain"), "plain");
+    }
+}
