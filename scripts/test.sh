@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The test suite: formatting, lints, then every unit and integration test.
+# Integration tests drive tandem with real peers (SIPp); when a peer is
+# missing and we may install packages (root), it is installed from Debian's
+# archive first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+command -v sipp >/dev/null 2>&1 || need_pkgs+=(sip-tester)
+if ((${#need_pkgs[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing test peers: ${need_pkgs[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  else
+    echo "missing test peers (${need_pkgs[*]}): install them, or the peer tests fail" >&2
+  fi
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
