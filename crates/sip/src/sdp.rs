@@ -129,5 +129,8 @@ pub fn parse_fuzz(data: &[u8]) {
         &AnchorOptions::default(),
     );
     let rewritten = anchored.to_string();
-    assert_eq!(SessionDescription::parse(&rewritten).as_ref(), Ok(&anchored));
+    assert_eq!(
+        SessionDescription::parse(&rewritten).as_ref(),
+        Ok(&anchored)
+    );
 }

@@ -151,9 +151,16 @@ impl Codec {
     /// Formats that ride along with a codec rather than being one: events,
     /// comfort noise, redundancy, FEC and retransmission.
     pub fn is_auxiliary(&self) -> bool {
-        ["telephone-event", "CN", "red", "ulpfec", "flexfec-03", "rtx"]
-            .iter()
-            .any(|name| self.encoding.eq_ignore_ascii_case(name))
+        [
+            "telephone-event",
+            "CN",
+            "red",
+            "ulpfec",
+            "flexfec-03",
+            "rtx",
+        ]
+        .iter()
+        .any(|name| self.encoding.eq_ignore_ascii_case(name))
     }
 }
 
@@ -205,10 +212,7 @@ impl EventRanges {
     }
 
     pub fn from_ranges(ranges: &[(u8, u8)]) -> Self {
-        let mut sorted: Vec<(u8, u8)> = ranges
-            .iter()
-            .map(|&(a, b)| (a.min(b), a.max(b)))
-            .collect();
+        let mut sorted: Vec<(u8, u8)> = ranges.iter().map(|&(a, b)| (a.min(b), a.max(b))).collect();
         sorted.sort_unstable();
         let mut merged: Vec<(u8, u8)> = Vec::with_capacity(sorted.len());
         for (start, end) in sorted {
@@ -441,7 +445,9 @@ impl SessionDescription {
     /// RFC 2543 way, still sent by old phones.
     pub fn is_on_hold(&self, index: usize) -> bool {
         !self.media_direction(index).receives()
-            || self.media_connection(index).is_some_and(|c| c.is_unspecified())
+            || self
+                .media_connection(index)
+                .is_some_and(|c| c.is_unspecified())
     }
 
     /// Session-level b= of `bwtype` (AS, CT, TIAS, ...).
@@ -475,39 +481,62 @@ impl MediaDescription {
     /// The codec behind payload type `pt` if it is on the m= line: its
     /// rtpmap, else its RFC 3551 static assignment.
     pub fn codec(&self, pt: u8) -> Option<Codec> {
-        if !self.payload_types().contains(&pt) {
-            return None;
-        }
-        let (encoding, clock_rate, channels) = match self.rtpmaps().find(|r| r.payload_type == pt)
-        {
-            Some(map) => (map.encoding, map.clock_rate, map.channels.unwrap_or(1)),
-            None => {
-                let (encoding, clock_rate, channels) = static_payload_type(pt)?;
-                (encoding.to_owned(), clock_rate, channels)
-            }
-        };
-        Some(Codec {
-            payload_type: pt,
-            encoding,
-            clock_rate,
-            channels,
-            fmtp: self.fmtp(pt).map(str::to_owned),
-        })
+        self.codecs().into_iter().find(|c| c.payload_type == pt)
     }
 
     /// The known codecs of the m= line, in its order (the sender's
     /// preference). Dynamic payload types without an rtpmap are skipped.
     pub fn codecs(&self) -> Vec<Codec> {
-        let mut seen = Vec::new();
-        self.payload_types()
-            .into_iter()
-            .filter(|pt| {
-                let first = !seen.contains(pt);
-                seen.push(*pt);
-                first
-            })
-            .filter_map(|pt| self.codec(pt))
-            .collect()
+        // Tables indexed by payload type keep this linear however many
+        // formats and attributes a hostile description carries.
+        let mut maps: Vec<Option<RtpMap>> = vec![None; 128];
+        let mut fmtps: Vec<Option<&str>> = vec![None; 128];
+        for attribute in &self.attributes {
+            let Some(value) = attribute.value.as_deref() else {
+                continue;
+            };
+            if attribute.name.eq_ignore_ascii_case("rtpmap") {
+                if let Some(map) = RtpMap::parse(value)
+                    && let Some(slot @ None) = maps.get_mut(usize::from(map.payload_type))
+                {
+                    *slot = Some(map);
+                }
+            } else if attribute.name.eq_ignore_ascii_case("fmtp") {
+                let (format, params) = value.split_once(' ').unwrap_or((value, ""));
+                if let Some(pt) = parse_payload_type(format)
+                    && let Some(slot @ None) = fmtps.get_mut(usize::from(pt))
+                {
+                    *slot = Some(params.trim_start());
+                }
+            }
+        }
+        let mut seen = [false; 128];
+        let mut codecs = Vec::new();
+        for pt in self.payload_types() {
+            let index = usize::from(pt);
+            match seen.get_mut(index) {
+                Some(seen @ false) => *seen = true,
+                _ => continue,
+            }
+            let (encoding, clock_rate, channels) = match maps.get_mut(index).and_then(Option::take)
+            {
+                Some(map) => (map.encoding, map.clock_rate, map.channels.unwrap_or(1)),
+                None => match static_payload_type(pt) {
+                    Some((encoding, clock_rate, channels)) => {
+                        (encoding.to_owned(), clock_rate, channels)
+                    }
+                    None => continue,
+                },
+            };
+            codecs.push(Codec {
+                payload_type: pt,
+                encoding,
+                clock_rate,
+                channels,
+                fmtp: fmtps.get(index).copied().flatten().map(str::to_owned),
+            });
+        }
+        codecs
     }
 
     /// Every telephone-event format offered, in m= order. Without fmtp the

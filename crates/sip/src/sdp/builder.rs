@@ -138,7 +138,9 @@ impl OfferBuilder {
         let mut lines: Vec<Attribute> = Vec::new();
         for codec in &self.codecs {
             if codec.encoding.is_empty()
-                || codec.encoding.contains(|c: char| c.is_whitespace() || c == '/')
+                || codec
+                    .encoding
+                    .contains(|c: char| c.is_whitespace() || c == '/')
             {
                 return Err(SdpError::media(0, "bad codec name"));
             }

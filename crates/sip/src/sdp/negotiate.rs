@@ -5,9 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::SdpError;
 use super::attrs::{Codec, Direction, EventRanges, RtpMap, TelephoneEvent};
-use super::session::{
-    Attribute, Connection, MediaDescription, Origin, SessionDescription, Timing,
-};
+use super::session::{Attribute, Connection, MediaDescription, Origin, SessionDescription, Timing};
 
 /// A codec the answerer can handle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,7 +195,9 @@ fn answer_media(
 ) -> Result<MediaDescription, SdpError> {
     let fits = |m: &&MediaCapabilities| {
         m.media.eq_ignore_ascii_case(&offered.media)
-            && m.protos.iter().any(|p| p.eq_ignore_ascii_case(&offered.proto))
+            && m.protos
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(&offered.proto))
     };
     let Some(mcaps) = caps.media.iter().find(fits) else {
         return Ok(rejected(offered));
@@ -386,7 +386,10 @@ pub fn negotiated(
 ) -> Result<Vec<NegotiatedStream>, SdpError> {
     if offer.media.len() != answer.media.len() {
         let index = offer.media.len().min(answer.media.len());
-        return Err(SdpError::media(index, "answer has a different number of m= lines"));
+        return Err(SdpError::media(
+            index,
+            "answer has a different number of m= lines",
+        ));
     }
     let mut streams = Vec::with_capacity(offer.media.len());
     for (index, (o, a)) in offer.media.iter().zip(&answer.media).enumerate() {
@@ -413,8 +416,8 @@ pub fn negotiated(
         };
         if accepted {
             if o.is_rtp() {
-                let (codec, offer_pt) = first_common_codec(o, a)
-                    .ok_or(SdpError::media(index, "no common codec"))?;
+                let (codec, offer_pt) =
+                    first_common_codec(o, a).ok_or(SdpError::media(index, "no common codec"))?;
                 stream.codec = Some(codec);
                 stream.offer_payload_type = Some(offer_pt);
                 if o.telephone_event().is_some() {
@@ -432,22 +435,26 @@ pub fn negotiated(
 }
 
 /// The answer's first real codec that the offer also has — by payload type
-/// when both agree on what it means, else by name, clock and channels.
+/// when both agree on what it means, else by name, clock and channels. A
+/// stream of events or comfort noise only (RFC 4317 §2.4) falls back to its
+/// first common format.
 fn first_common_codec(offer: &MediaDescription, answer: &MediaDescription) -> Option<(Codec, u8)> {
     let offered = offer.codecs();
-    answer
-        .codecs()
-        .into_iter()
-        .filter(|c| !c.is_auxiliary())
-        .find_map(|codec| {
-            let same = |o: &&Codec| o.matches(&codec.encoding, codec.clock_rate, codec.channels);
-            let by_pt = offered
-                .iter()
-                .filter(|o| o.payload_type == codec.payload_type)
-                .find(same);
-            let offer_pt = by_pt.or_else(|| offered.iter().find(same))?.payload_type;
-            Some((codec, offer_pt))
-        })
+    let answered = answer.codecs();
+    let common = |codec: &Codec| {
+        let same = |o: &&Codec| o.matches(&codec.encoding, codec.clock_rate, codec.channels);
+        let by_pt = offered
+            .iter()
+            .filter(|o| o.payload_type == codec.payload_type)
+            .find(same);
+        by_pt
+            .or_else(|| offered.iter().find(same))
+            .map(|o| o.payload_type)
+    };
+    let real = answered.iter().filter(|c| !c.is_auxiliary());
+    let auxiliary = answered.iter().filter(|c| c.is_auxiliary());
+    real.chain(auxiliary)
+        .find_map(|codec| Some((codec.clone(), common(codec)?)))
 }
 
 fn endpoint(
@@ -462,8 +469,7 @@ fn endpoint(
     let rtcp_port = if rtcp_mux {
         media.port
     } else {
-        rtcp.as_ref()
-            .map_or(media.port.wrapping_add(1), |r| r.port)
+        rtcp.as_ref().map_or(media.port.wrapping_add(1), |r| r.port)
     };
     let rtcp_address = rtcp
         .and_then(|r| r.address)

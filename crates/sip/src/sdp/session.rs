@@ -348,7 +348,7 @@ impl<'a> Parser<'a> {
 
     fn parse(mut self) -> Result<SessionDescription, SdpError> {
         let v = self.expect(b'v', "missing v= line")?;
-        if v.value != "0" {
+        if v.value.trim_end() != "0" {
             return Err(SdpError::syntax(v.number, "unsupported SDP version"));
         }
         let o = self.expect(b'o', "missing o= line")?;
@@ -510,9 +510,8 @@ fn parse_origin(line: Line<'_>) -> Result<Origin, SdpError> {
         return Err(SdpError::syntax(n, "unsupported network type"));
     }
     let addr_type = AddrType::parse(addr_type).ok_or(SdpError::syntax(n, "bad address type"))?;
-    if !valid_host(addr_type, address) {
-        return Err(SdpError::syntax(n, "bad o= address"));
-    }
+    // The o= address only identifies the session (nobody sends to it), so
+    // any token is accepted: phones put host names with '_' and worse here.
     Ok(Origin {
         username: username.to_owned(),
         session_id: session_id.to_owned(),
@@ -587,7 +586,7 @@ fn parse_connection(line: Line<'_>) -> Result<Connection, SdpError> {
 
 fn parse_bandwidth(line: Line<'_>) -> Result<Bandwidth, SdpError> {
     let bad = SdpError::syntax(line.number, "bad b= line");
-    let (bwtype, value) = line.value.split_once(':').ok_or(bad.clone())?;
+    let (bwtype, value) = line.value.trim_end().split_once(':').ok_or(bad.clone())?;
     if bwtype.is_empty() || bwtype.bytes().any(|b| b.is_ascii_whitespace()) {
         return Err(bad);
     }
@@ -611,9 +610,11 @@ fn parse_timing(line: Line<'_>) -> Result<Timing, SdpError> {
 }
 
 fn parse_attribute(line: Line<'_>) -> Result<Attribute, SdpError> {
+    // Trailing blanks after a property attribute (`a=sendrecv `) are common
+    // enough to forgive; they are dropped.
     let (name, value) = match line.value.split_once(':') {
         Some((name, value)) => (name, Some(value.to_owned())),
-        None => (line.value, None),
+        None => (line.value.trim_end(), None),
     };
     if name.is_empty() || name.bytes().any(|b| b.is_ascii_whitespace()) {
         return Err(SdpError::syntax(line.number, "bad a= attribute name"));
