@@ -53,39 +53,119 @@ pub enum HeaderName {
 /// (lower-case long form, canonical spelling, compact letter)
 const TABLE: &[(HeaderName, &str, &str, Option<u8>)] = &[
     (HeaderName::Accept, "accept", "Accept", None),
-    (HeaderName::AcceptContact, "accept-contact", "Accept-Contact", Some(b'a')),
+    (
+        HeaderName::AcceptContact,
+        "accept-contact",
+        "Accept-Contact",
+        Some(b'a'),
+    ),
     (HeaderName::Allow, "allow", "Allow", None),
-    (HeaderName::AllowEvents, "allow-events", "Allow-Events", Some(b'u')),
-    (HeaderName::Authorization, "authorization", "Authorization", None),
+    (
+        HeaderName::AllowEvents,
+        "allow-events",
+        "Allow-Events",
+        Some(b'u'),
+    ),
+    (
+        HeaderName::Authorization,
+        "authorization",
+        "Authorization",
+        None,
+    ),
     (HeaderName::CallId, "call-id", "Call-ID", Some(b'i')),
     (HeaderName::Contact, "contact", "Contact", Some(b'm')),
-    (HeaderName::ContentDisposition, "content-disposition", "Content-Disposition", None),
-    (HeaderName::ContentEncoding, "content-encoding", "Content-Encoding", Some(b'e')),
-    (HeaderName::ContentLength, "content-length", "Content-Length", Some(b'l')),
-    (HeaderName::ContentType, "content-type", "Content-Type", Some(b'c')),
+    (
+        HeaderName::ContentDisposition,
+        "content-disposition",
+        "Content-Disposition",
+        None,
+    ),
+    (
+        HeaderName::ContentEncoding,
+        "content-encoding",
+        "Content-Encoding",
+        Some(b'e'),
+    ),
+    (
+        HeaderName::ContentLength,
+        "content-length",
+        "Content-Length",
+        Some(b'l'),
+    ),
+    (
+        HeaderName::ContentType,
+        "content-type",
+        "Content-Type",
+        Some(b'c'),
+    ),
     (HeaderName::CSeq, "cseq", "CSeq", None),
     (HeaderName::Event, "event", "Event", Some(b'o')),
     (HeaderName::Expires, "expires", "Expires", None),
     (HeaderName::From, "from", "From", Some(b'f')),
     (HeaderName::Identity, "identity", "Identity", Some(b'y')),
-    (HeaderName::MaxForwards, "max-forwards", "Max-Forwards", None),
+    (
+        HeaderName::MaxForwards,
+        "max-forwards",
+        "Max-Forwards",
+        None,
+    ),
     (HeaderName::MinExpires, "min-expires", "Min-Expires", None),
     (HeaderName::MinSe, "min-se", "Min-SE", None),
-    (HeaderName::ProxyAuthenticate, "proxy-authenticate", "Proxy-Authenticate", None),
-    (HeaderName::ProxyAuthorization, "proxy-authorization", "Proxy-Authorization", None),
-    (HeaderName::ProxyRequire, "proxy-require", "Proxy-Require", None),
-    (HeaderName::RecordRoute, "record-route", "Record-Route", None),
+    (
+        HeaderName::ProxyAuthenticate,
+        "proxy-authenticate",
+        "Proxy-Authenticate",
+        None,
+    ),
+    (
+        HeaderName::ProxyAuthorization,
+        "proxy-authorization",
+        "Proxy-Authorization",
+        None,
+    ),
+    (
+        HeaderName::ProxyRequire,
+        "proxy-require",
+        "Proxy-Require",
+        None,
+    ),
+    (
+        HeaderName::RecordRoute,
+        "record-route",
+        "Record-Route",
+        None,
+    ),
     (HeaderName::ReferTo, "refer-to", "Refer-To", Some(b'r')),
-    (HeaderName::ReferredBy, "referred-by", "Referred-By", Some(b'b')),
-    (HeaderName::RejectContact, "reject-contact", "Reject-Contact", Some(b'j')),
-    (HeaderName::RequestDisposition, "request-disposition", "Request-Disposition", Some(b'd')),
+    (
+        HeaderName::ReferredBy,
+        "referred-by",
+        "Referred-By",
+        Some(b'b'),
+    ),
+    (
+        HeaderName::RejectContact,
+        "reject-contact",
+        "Reject-Contact",
+        Some(b'j'),
+    ),
+    (
+        HeaderName::RequestDisposition,
+        "request-disposition",
+        "Request-Disposition",
+        Some(b'd'),
+    ),
     (HeaderName::Require, "require", "Require", None),
     (HeaderName::RetryAfter, "retry-after", "Retry-After", None),
     (HeaderName::Route, "route", "Route", None),
     (HeaderName::RSeq, "rseq", "RSeq", None),
     (HeaderName::RAck, "rack", "RAck", None),
     (HeaderName::Server, "server", "Server", None),
-    (HeaderName::SessionExpires, "session-expires", "Session-Expires", Some(b'x')),
+    (
+        HeaderName::SessionExpires,
+        "session-expires",
+        "Session-Expires",
+        Some(b'x'),
+    ),
     (HeaderName::Subject, "subject", "Subject", Some(b's')),
     (HeaderName::Supported, "supported", "Supported", Some(b'k')),
     (HeaderName::Timestamp, "timestamp", "Timestamp", None),
@@ -93,7 +173,12 @@ const TABLE: &[(HeaderName, &str, &str, Option<u8>)] = &[
     (HeaderName::Unsupported, "unsupported", "Unsupported", None),
     (HeaderName::UserAgent, "user-agent", "User-Agent", None),
     (HeaderName::Via, "via", "Via", Some(b'v')),
-    (HeaderName::WwwAuthenticate, "www-authenticate", "WWW-Authenticate", None),
+    (
+        HeaderName::WwwAuthenticate,
+        "www-authenticate",
+        "WWW-Authenticate",
+        None,
+    ),
 ];
 
 impl HeaderName {
@@ -117,10 +202,7 @@ impl HeaderName {
     /// The canonical spelling used when tandem writes this header itself.
     /// `Other` has no spelling of its own; the message keeps the original.
     pub fn canonical(self) -> &'static str {
-        TABLE
-            .iter()
-            .find(|e| e.0 == self)
-            .map_or("", |e| e.2)
+        TABLE.iter().find(|e| e.0 == self).map_or("", |e| e.2)
     }
 
     /// Headers that RFC 3261 allows only once per message.
@@ -161,7 +243,10 @@ mod tests {
         assert_eq!(HeaderName::from_wire(b"i"), HeaderName::CallId);
         assert_eq!(HeaderName::from_wire(b"CALL-id"), HeaderName::CallId);
         assert_eq!(HeaderName::from_wire(b"l"), HeaderName::ContentLength);
-        assert_eq!(HeaderName::from_wire(b"NewFangledHeader"), HeaderName::Other);
+        assert_eq!(
+            HeaderName::from_wire(b"NewFangledHeader"),
+            HeaderName::Other
+        );
         assert_eq!(HeaderName::from_wire(b"q"), HeaderName::Other);
     }
 

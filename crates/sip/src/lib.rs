@@ -18,5 +18,3 @@ pub mod uri;
 pub use header::{Header, HeaderName};
 
 pub use method::Method;
-
-
