@@ -106,6 +106,8 @@ where
 {
     let limits = conn.shared.limits;
     let mut last_activity = Instant::now();
+    // The upgrade request's bytes were counted; no message has begun yet.
+    ws.get_mut().started = None;
     let reason = loop {
         let started = ws.get_ref().started;
         let due = deadline(&conn.shared, last_activity, started);
