@@ -1,7 +1,6 @@
 //! One stream connection's identity and life: registration, delivering its
 //! messages, and announcing its end. Shared by the TCP/TLS and WS drivers.
 
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -87,18 +86,10 @@ impl Conn {
         }
     }
 
-    /// Maps a failed or timed-out write to why the connection ends.
-    pub fn write_failed(
-        &self,
-        result: Result<io::Error, tokio::time::error::Elapsed>,
-    ) -> CloseReason {
-        match result {
-            Ok(e) => CloseReason::Io(e.kind()),
-            Err(_) => {
-                bump(&self.shared.stats.write_stalls);
-                CloseReason::WriteStalled
-            }
-        }
+    /// A write that did not finish in time: the peer is not reading.
+    pub fn write_timed_out(&self) -> CloseReason {
+        bump(&self.shared.stats.write_stalls);
+        CloseReason::WriteStalled
     }
 
     /// Unregisters the connection and tells the user it is gone.

@@ -118,7 +118,7 @@ where
     .await;
     match result {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(conn.write_failed(Ok(e))),
-        Err(elapsed) => Err(conn.write_failed(Err(elapsed))),
+        Ok(Err(e)) => Err(CloseReason::Io(e.kind())),
+        Err(_) => Err(conn.write_timed_out()),
     }
 }

@@ -147,7 +147,7 @@ where
                 match timeout(limits.write_timeout, ws.send(msg)).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => break ws_error(conn, e),
-                    Err(elapsed) => break conn.write_failed(Err(elapsed)),
+                    Err(_) => break conn.write_timed_out(),
                 }
                 conn.sent(len);
                 last_activity = Instant::now();
