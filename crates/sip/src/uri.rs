@@ -148,7 +148,9 @@ impl Uri {
             if rest.is_empty() {
                 return Err(UriError::new(UriErrorKind::Opaque));
             }
-            chars::scan(rest, ABSOLUTE, UriErrorKind::Opaque)?;
+            if chars::run(rest.as_bytes(), 0, ABSOLUTE)?.0 != rest.len() {
+                return Err(UriError::new(UriErrorKind::Opaque));
+            }
             Ok(Uri::Other(AbsoluteUri {
                 scheme: scheme.to_ascii_lowercase(),
                 rest: rest.to_owned(),

@@ -26,6 +26,8 @@ pub(crate) const TEL_NUMBER: u16 = 1 << 7;
 /// TEL_NUMBER minus `#`, which RFC 3966 §5.1.5 wants escaped when written
 /// (it is the RFC 3986 fragment delimiter); parsing accepts it raw too.
 pub(crate) const TEL_NUMBER_OUT: u16 = 1 << 8;
+/// Bytes of a hostname or IPv4 address: alphanum / `- .`.
+pub(crate) const HOST: u16 = 1 << 9;
 
 static TABLE: [u16; 256] = build_table();
 
@@ -78,6 +80,9 @@ const fn build_table() -> [u16; 256] {
         if alnum || matches!(c, b'+' | b'-' | b'.') {
             v |= SCHEME;
         }
+        if alnum || matches!(c, b'-' | b'.') {
+            v |= HOST;
+        }
         if c.is_ascii_hexdigit() || matches!(c, b'*' | b'#' | b'-' | b'.' | b'(' | b')') {
             v |= TEL_NUMBER;
             if c != b'#' {
@@ -126,42 +131,6 @@ fn hex_val(c: u8) -> Option<u8> {
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
-
-/// Checks that every byte of `s` is in `class` or is a well-formed `%HH`.
-/// Returns whether an escape was seen, so callers allocate for unescaping
-/// only when they must.
-#[inline]
-pub(crate) fn scan(s: &str, class: u16, kind: UriErrorKind) -> Result<bool, UriError> {
-    let b = s.as_bytes();
-    let mut escaped = false;
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if is(c, class) {
-            i += 1;
-        } else if c == b'%' {
-            match (b.get(i + 1), b.get(i + 2)) {
-                (Some(&h), Some(&l)) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {}
-                _ => return Err(UriError::new(UriErrorKind::Escape)),
-            }
-            escaped = true;
-            i += 3;
-        } else {
-            return Err(UriError::new(kind));
-        }
-    }
-    Ok(escaped)
-}
-
-/// Validates a component against `class` and returns it unescaped.
-#[inline]
-pub(crate) fn component(s: &str, class: u16, kind: UriErrorKind) -> Result<String, UriError> {
-    if scan(s, class, kind)? {
-        unescape(s).map(Cow::into_owned)
-    } else {
-        Ok(s.to_owned())
-    }
-}
 
 /// %-escapes every byte of `s` for which `allowed` is false. `%` and every
 /// non-ASCII byte are always escaped, whatever `allowed` says, so the result
@@ -239,4 +208,81 @@ pub(crate) fn write_escaped(f: &mut fmt::Formatter<'_>, s: &str, class: u16) -> 
         f.write_str(&s[start..])?;
     }
     Ok(())
+}
+
+/// Advances from `start` over bytes of `class` and well-formed `%HH`
+/// escapes. Returns where it stopped (the first other byte, or the end) and
+/// whether it saw an escape. Finding each delimiter this way validates the
+/// component in the same pass.
+#[inline]
+pub(crate) fn run(b: &[u8], start: usize, class: u16) -> Result<(usize, bool), UriError> {
+    let mut i = start;
+    let mut escaped = false;
+    while let Some(&c) = b.get(i) {
+        if is(c, class) {
+            i += 1;
+        } else if c == b'%' {
+            match (b.get(i + 1), b.get(i + 2)) {
+                (Some(h), Some(l)) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {}
+                _ => return Err(UriError::new(UriErrorKind::Escape)),
+            }
+            escaped = true;
+            i += 3;
+        } else {
+            break;
+        }
+    }
+    Ok((i, escaped))
+}
+
+/// `s[start..end]`, unescaped if `escaped`; the allocation the caller's
+/// `String` field needs anyway is the only one unless there are escapes.
+/// `start..end` must come from [`run`] (so it lies on ASCII boundaries).
+#[inline]
+pub(crate) fn owned(s: &str, start: usize, end: usize, escaped: bool) -> Result<String, UriError> {
+    let part = s.get(start..end).unwrap_or_default();
+    if escaped {
+        unescape(part).map(Cow::into_owned)
+    } else {
+        Ok(part.to_owned())
+    }
+}
+
+/// Decimal digits of `n` at the end of `buf`; returns where they start.
+/// `core::fmt` integer formatting goes through padding logic that cost more
+/// than the rest of a URI's `Display` (measured).
+fn decimal(mut n: u32, buf: &mut [u8]) -> usize {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 || i == 0 {
+            return i;
+        }
+    }
+}
+
+pub(crate) fn write_port(f: &mut fmt::Formatter<'_>, port: u16) -> fmt::Result {
+    let mut buf = [0u8; 6];
+    let start = decimal(u32::from(port), &mut buf[1..]) + 1;
+    buf[start - 1] = b':';
+    f.write_str(std::str::from_utf8(&buf[start - 1..]).map_err(|_| fmt::Error)?)
+}
+
+pub(crate) fn write_ipv4(f: &mut fmt::Formatter<'_>, a: std::net::Ipv4Addr) -> fmt::Result {
+    let mut out = [0u8; 15];
+    let mut len = 0;
+    for (k, octet) in a.octets().into_iter().enumerate() {
+        if k > 0 {
+            out[len] = b'.';
+            len += 1;
+        }
+        let mut buf = [0u8; 3];
+        let start = decimal(u32::from(octet), &mut buf);
+        let digits = &buf[start..];
+        out[len..len + digits.len()].copy_from_slice(digits);
+        len += digits.len();
+    }
+    f.write_str(std::str::from_utf8(&out[..len]).map_err(|_| fmt::Error)?)
 }

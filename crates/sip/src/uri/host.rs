@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
+use super::chars::{HOST, is};
 use super::{UriError, UriErrorKind};
 
 /// The host of a SIP URI or a Via sent-by.
@@ -52,7 +53,7 @@ impl fmt::Display for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Host::Domain(d) => f.write_str(d),
-            Host::V4(a) => fmt::Display::fmt(a, f),
+            Host::V4(a) => super::chars::write_ipv4(f, *a),
             Host::V6(a) => write!(f, "[{a}]"),
         }
     }
@@ -90,45 +91,63 @@ impl From<std::net::IpAddr> for Host {
 /// `1.2.3.4:5060`. `[2001:db8::10:5070]` is an address without a port
 /// (RFC 5118 §4.3): inside brackets every colon belongs to the address.
 pub fn parse_host_port(s: &str) -> Result<(Host, Option<u16>), UriError> {
-    if s.is_empty() {
-        return Err(UriError::new(UriErrorKind::EmptyHost));
-    }
-    if let Some(inner) = s.strip_prefix('[') {
-        let Some(close) = inner.find(']') else {
+    parse_host_port_prefix(s, |_| false).map(|(h, p, _)| (h, p))
+}
+
+/// Parses the `hostport` at the start of `s`, which must end at the end of
+/// `s` or at a byte for which `stop` holds; returns where it ended. One pass
+/// finds the end and validates, as this runs for every URI.
+pub(crate) fn parse_host_port_prefix(
+    s: &str,
+    stop: fn(u8) -> bool,
+) -> Result<(Host, Option<u16>, usize), UriError> {
+    let b = s.as_bytes();
+    let (host, mut i) = if b.first() == Some(&b'[') {
+        let Some(close) = b.iter().position(|&c| c == b']') else {
             return Err(UriError::new(UriErrorKind::Ipv6));
         };
-        let host = parse_v6(&inner[..close])?;
-        let after = &inner[close + 1..];
-        let port = match after.strip_prefix(':') {
-            Some(p) => Some(parse_port(p)?),
-            None if after.is_empty() => None,
-            None => return Err(UriError::new(UriErrorKind::Host)),
-        };
-        return Ok((host, port));
-    }
-    match s.rfind(':') {
-        None => Ok((parse_plain(s)?, None)),
-        Some(i) => {
-            let (h, p) = (&s[..i], &s[i + 1..]);
-            if h.contains(':') {
-                // Several colons: most likely an unbracketed IPv6 address,
-                // which RFC 5118 §4.2 says is invalid; say so.
-                return Err(bare_v6_error(s));
-            }
-            Ok((parse_plain(h)?, Some(parse_port(p)?)))
+        (parse_v6(&s[1..close])?, close + 1)
+    } else {
+        let end = b.iter().position(|&c| !is(c, HOST)).unwrap_or(b.len());
+        match parse_plain(&s[..end]) {
+            Ok(h) => (h, end),
+            Err(e) => return Err(bare_v6_or(s, stop, e)),
         }
+    };
+    let mut port = None;
+    let mut kind = UriErrorKind::Host;
+    if b.get(i) == Some(&b':') {
+        let start = i + 1;
+        i = b[start..]
+            .iter()
+            .position(|c| !c.is_ascii_digit())
+            .map_or(b.len(), |n| start + n);
+        match parse_port(&s[start..i]) {
+            Ok(p) => port = Some(p),
+            Err(e) => return Err(bare_v6_or(s, stop, e)),
+        }
+        kind = UriErrorKind::Port;
+    }
+    match b.get(i) {
+        Some(&c) if !stop(c) => Err(bare_v6_or(s, stop, UriError::new(kind))),
+        _ => Ok((host, port, i)),
     }
 }
 
-fn bare_v6_error(s: &str) -> UriError {
-    let looks_v6 = s.parse::<Ipv6Addr>().is_ok()
-        || s.rsplit_once(':')
+/// `err`, unless the hostport looks like an unbracketed IPv6 address, which
+/// RFC 5118 §4.2 says is invalid: then say that.
+fn bare_v6_or(s: &str, stop: fn(u8) -> bool, err: UriError) -> UriError {
+    let end = s.bytes().position(stop).unwrap_or(s.len());
+    let hp = &s[..end];
+    let looks_v6 = hp.parse::<Ipv6Addr>().is_ok()
+        || hp
+            .rsplit_once(':')
             .is_some_and(|(h, _)| h.parse::<Ipv6Addr>().is_ok());
-    UriError::new(if looks_v6 {
-        UriErrorKind::Ipv6NotBracketed
+    if looks_v6 {
+        UriError::new(UriErrorKind::Ipv6NotBracketed)
     } else {
-        UriErrorKind::Host
-    })
+        err
+    }
 }
 
 /// `port = 1*DIGIT`, and it must fit in 16 bits.
@@ -164,18 +183,13 @@ fn parse_plain(s: &str) -> Result<Host, UriError> {
     if b.is_empty() {
         return Err(UriError::new(UriErrorKind::EmptyHost));
     }
-    if b.iter().all(|&c| c.is_ascii_digit() || c == b'.') {
-        // All digits and dots can only be IPv4: a toplabel starts with a
-        // letter, so "1.2.3" or "1.2.3.999" is no hostname either.
-        return parse_v4(b)
-            .map(Host::V4)
-            .ok_or(UriError::new(UriErrorKind::Host));
+    if let Some(a) = parse_v4(b) {
+        return Ok(Host::V4(a));
     }
-    if b.contains(&b':') {
-        return Err(bare_v6_error(s));
-    }
+    // Digits-and-dots that are not IPv4 ("1.2.3", "1.2.3.999") are no
+    // hostname either: a toplabel starts with a letter.
     if !valid_hostname(b) {
-        return Err(UriError::new(UriErrorKind::Host));
+        return Err(bare_v6_or(s, |_| false, UriError::new(UriErrorKind::Host)));
     }
     let mut d = s.to_owned();
     d.make_ascii_lowercase();
@@ -199,7 +213,7 @@ fn parse_v4(b: &[u8]) -> Option<Ipv4Addr> {
             val = 0;
             digits = 0;
         } else {
-            if digits == 3 {
+            if digits == 3 || !c.is_ascii_digit() {
                 return None;
             }
             val = val * 10 + u16::from(c - b'0');
@@ -214,27 +228,29 @@ fn parse_v4(b: &[u8]) -> Option<Ipv4Addr> {
 }
 
 /// `hostname = *( domainlabel "." ) toplabel [ "." ]`; labels are alphanum
-/// with inner hyphens, and the toplabel starts with a letter.
+/// with inner hyphens, and the toplabel starts with a letter. One pass, as
+/// this runs for most URIs.
 fn valid_hostname(b: &[u8]) -> bool {
-    let b = b.strip_suffix(b".").unwrap_or(b);
-    if b.is_empty() {
-        return false;
-    }
-    let mut last_first = 0u8;
-    for label in b.split(|&c| c == b'.') {
-        let (Some(&first), Some(&last)) = (label.first(), label.last()) else {
-            return false;
-        };
-        if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() {
+    let b = match b {
+        [rest @ .., b'.'] => rest,
+        _ => b,
+    };
+    let mut prev = b'.';
+    let mut top_first = 0u8;
+    for &c in b {
+        if c == b'.' {
+            // Rejects an empty label and one ending in '-'.
+            if !prev.is_ascii_alphanumeric() {
+                return false;
+            }
+        } else if c.is_ascii_alphanumeric() {
+            if prev == b'.' {
+                top_first = c;
+            }
+        } else if c != b'-' || prev == b'.' {
             return false;
         }
-        if !label
-            .iter()
-            .all(|&c| c.is_ascii_alphanumeric() || c == b'-')
-        {
-            return false;
-        }
-        last_first = first;
+        prev = c;
     }
-    last_first.is_ascii_alphabetic()
+    prev.is_ascii_alphanumeric() && top_first.is_ascii_alphabetic()
 }

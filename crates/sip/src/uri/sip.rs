@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::chars::{self, HEADER, PARAM, PASSWORD, USER};
-use super::host::{Host, parse_host_port};
+use super::host::{Host, parse_host_port_prefix};
 use super::{Uri, UriError, UriErrorKind};
 
 /// A SIP or SIPS URI. Every text field holds the unescaped value; `Display`
@@ -51,34 +51,13 @@ impl SipUri {
         }
     }
 
-    /// Parses what follows `sip:` / `sips:`.
+    /// Parses what follows `sip:` / `sips:`, left to right in one pass:
+    /// each component is validated while its end is found.
     pub(crate) fn parse_body(body: &str, secure: bool) -> Result<SipUri, UriError> {
-        // A raw '@' can only end the userinfo: no other part allows it.
-        let (user, password, rest) = match body.find('@') {
-            Some(at) => {
-                let userinfo = &body[..at];
-                let (u, p) = match userinfo.split_once(':') {
-                    Some((u, p)) => (u, Some(p)),
-                    None => (userinfo, None),
-                };
-                if u.is_empty() {
-                    return Err(UriError::new(UriErrorKind::User));
-                }
-                let user = chars::component(u, USER, UriErrorKind::User)?;
-                let password = match p {
-                    Some(p) => Some(chars::component(p, PASSWORD, UriErrorKind::Password)?),
-                    None => None,
-                };
-                (Some(user), password, &body[at + 1..])
-            }
-            None => (None, None, body),
-        };
-
-        let hp_end = rest
-            .bytes()
-            .position(|c| c == b';' || c == b'?')
-            .unwrap_or(rest.len());
-        let (host, port) = parse_host_port(&rest[..hp_end])?;
+        let b = body.as_bytes();
+        let (user, password, hp) = parse_userinfo(body)?;
+        let (host, port, end) = parse_host_port_prefix(&body[hp..], |c| c == b';' || c == b'?')?;
+        let mut i = hp + end;
         let mut uri = SipUri {
             secure,
             user,
@@ -88,28 +67,27 @@ impl SipUri {
             params: Vec::new(),
             headers: Vec::new(),
         };
-
-        let mut tail = &rest[hp_end..];
-        if let Some(p) = tail.strip_prefix(';') {
-            // paramchar has no '?', so the first '?' starts the headers.
-            let end = p.find('?').unwrap_or(p.len());
-            for param in p[..end].split(';') {
-                uri.params.push(parse_param(param)?);
-            }
-            tail = &p[end..];
+        if b.get(i) == Some(&b';') {
+            i = parse_params(body, i, &mut uri.params)?;
         }
-        if let Some(h) = tail.strip_prefix('?') {
-            for header in h.split('&') {
-                let Some((n, v)) = header.split_once('=') else {
-                    return Err(UriError::new(UriErrorKind::Header));
-                };
-                if n.is_empty() {
+        if b.get(i) == Some(&b'?') {
+            loop {
+                let start = i + 1;
+                let (ne, nesc) = chars::run(b, start, HEADER)?;
+                if ne == start || b.get(ne) != Some(&b'=') {
                     return Err(UriError::new(UriErrorKind::Header));
                 }
+                let (ve, vesc) = chars::run(b, ne + 1, HEADER)?;
                 uri.headers.push((
-                    chars::component(n, HEADER, UriErrorKind::Header)?,
-                    chars::component(v, HEADER, UriErrorKind::Header)?,
+                    chars::owned(body, start, ne, nesc)?,
+                    chars::owned(body, ne + 1, ve, vesc)?,
                 ));
+                i = ve;
+                match b.get(i) {
+                    Some(b'&') => {}
+                    None => break,
+                    Some(_) => return Err(UriError::new(UriErrorKind::Header)),
+                }
             }
         }
         Ok(uri)
@@ -210,22 +188,75 @@ fn find_param<'a>(params: &'a [(String, Option<String>)], name: &str) -> Option<
         .map(|(_, v)| v.as_deref())
 }
 
-/// `pname [ "=" pvalue ]`. An empty value (`;a=`) is accepted and kept as
-/// `Some("")`: harmless, and it round-trips.
-pub(crate) fn parse_param(p: &str) -> Result<(String, Option<String>), UriError> {
-    let (n, v) = match p.split_once('=') {
-        Some((n, v)) => (n, Some(v)),
-        None => (p, None),
+type Userinfo = (Option<String>, Option<String>, usize);
+
+/// Userinfo, if any: `(user, password, where the hostport starts)`.
+///
+/// A raw `@` can only end the userinfo (no other part allows it), but the
+/// user part may hold `;` and `?`, so the userinfo is scanned first and only
+/// an `@` where it stops makes it userinfo. Otherwise the text is hostport,
+/// unless an `@` still follows, which means a bad character in the userinfo.
+fn parse_userinfo(body: &str) -> Result<Userinfo, UriError> {
+    let b = body.as_bytes();
+    let (ue, uesc) = chars::run(b, 0, USER)?;
+    let (password, at) = match b.get(ue) {
+        Some(b'@') => (None, ue),
+        Some(b':') => {
+            let (pe, pesc) = chars::run(b, ue + 1, PASSWORD)?;
+            if b.get(pe) != Some(&b'@') {
+                return if b[pe..].contains(&b'@') {
+                    Err(UriError::new(UriErrorKind::Password))
+                } else {
+                    Ok((None, None, 0))
+                };
+            }
+            (Some(chars::owned(body, ue + 1, pe, pesc)?), pe)
+        }
+        _ => {
+            return if b[ue..].contains(&b'@') {
+                Err(UriError::new(UriErrorKind::User))
+            } else {
+                Ok((None, None, 0))
+            };
+        }
     };
-    if n.is_empty() {
-        return Err(UriError::new(UriErrorKind::Param));
+    if ue == 0 {
+        return Err(UriError::new(UriErrorKind::User));
     }
-    let name = chars::component(n, PARAM, UriErrorKind::Param)?;
-    let value = match v {
-        Some(v) => Some(chars::component(v, PARAM, UriErrorKind::Param)?),
-        None => None,
-    };
-    Ok((name, value))
+    Ok((Some(chars::owned(body, 0, ue, uesc)?), password, at + 1))
+}
+
+/// `*( ";" pname [ "=" pvalue ] )` from `s[i]`, which is `;`. Stops at `?`
+/// or the end and returns that index. An empty value (`;a=`) is accepted as
+/// `Some("")`: harmless, and it round-trips.
+pub(crate) fn parse_params(
+    s: &str,
+    mut i: usize,
+    out: &mut Vec<(String, Option<String>)>,
+) -> Result<usize, UriError> {
+    let b = s.as_bytes();
+    loop {
+        let start = i + 1;
+        let (ne, nesc) = chars::run(b, start, PARAM)?;
+        if ne == start {
+            return Err(UriError::new(UriErrorKind::Param));
+        }
+        let name = chars::owned(s, start, ne, nesc)?;
+        let value = if b.get(ne) == Some(&b'=') {
+            let (ve, vesc) = chars::run(b, ne + 1, PARAM)?;
+            i = ve;
+            Some(chars::owned(s, ne + 1, ve, vesc)?)
+        } else {
+            i = ne;
+            None
+        };
+        out.push((name, value));
+        match b.get(i) {
+            Some(b';') => {}
+            Some(b'?') | None => return Ok(i),
+            Some(_) => return Err(UriError::new(UriErrorKind::Param)),
+        }
+    }
 }
 
 /// One direction of the §19.1.4 parameter rule: each parameter of `a` must
@@ -270,7 +301,7 @@ impl fmt::Display for SipUri {
         }
         fmt::Display::fmt(&self.host, f)?;
         if let Some(port) = self.port {
-            write!(f, ":{port}")?;
+            chars::write_port(f, port)?;
         }
         write_params(f, &self.params)?;
         for (i, (n, v)) in self.headers.iter().enumerate() {

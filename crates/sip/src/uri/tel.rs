@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::chars::{self, TEL_NUMBER, TEL_NUMBER_OUT};
-use super::sip::{parse_param, write_params};
+use super::sip::{parse_params, write_params};
 use super::{Uri, UriError, UriErrorKind};
 
 /// A tel URI.
@@ -41,20 +41,24 @@ impl TelUri {
     }
 
     pub(crate) fn parse_body(body: &str) -> Result<TelUri, UriError> {
-        let end = body.find(';').unwrap_or(body.len());
-        let (global, raw) = match body[..end].strip_prefix('+') {
-            Some(n) => (true, n),
-            None => (false, &body[..end]),
-        };
-        let number = chars::component(raw, TEL_NUMBER, UriErrorKind::TelNumber)?;
+        let b = body.as_bytes();
+        let global = b.first() == Some(&b'+');
+        let start = usize::from(global);
+        let (end, esc) = chars::run(b, start, TEL_NUMBER)?;
+        let number = chars::owned(body, start, end, esc)?;
+        // Checked after unescaping, so "%2B1" cannot sneak a '+' in.
         if !valid_number(number.as_bytes(), global) {
             return Err(UriError::new(UriErrorKind::TelNumber));
         }
         let mut params = Vec::new();
-        if let Some(p) = body[end..].strip_prefix(';') {
-            for param in p.split(';') {
-                params.push(parse_param(param)?);
-            }
+        let stop = match b.get(end) {
+            None => end,
+            Some(b';') => parse_params(body, end, &mut params)?,
+            Some(_) => return Err(UriError::new(UriErrorKind::TelNumber)),
+        };
+        // parse_params stops at a '?', but tel URIs have no headers.
+        if stop != b.len() {
+            return Err(UriError::new(UriErrorKind::Param));
         }
         Ok(TelUri {
             number,

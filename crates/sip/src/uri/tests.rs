@@ -314,7 +314,11 @@ fn parse_host_port_for_via_sent_by() {
     assert_eq!(kind(":5060"), Err(UriErrorKind::EmptyHost));
     assert_eq!(kind(""), Err(UriErrorKind::EmptyHost));
     assert_eq!(kind("2001:db8::9:1"), Err(UriErrorKind::Ipv6NotBracketed));
-    assert_eq!(kind("a:b:c"), Err(UriErrorKind::Host));
+    assert_eq!(kind("a:b:c"), Err(UriErrorKind::Port));
+    assert_eq!(kind("fe80::1"), Err(UriErrorKind::Ipv6NotBracketed));
+    assert_eq!(kind("a b"), Err(UriErrorKind::Host));
+    assert_eq!(kind("a:5060 "), Err(UriErrorKind::Port));
+    assert_eq!(kind("[::1]:5060;x"), Err(UriErrorKind::Port));
 }
 
 #[test]
@@ -367,7 +371,15 @@ fn host_parse_and_display() {
         assert!(Host::parse(bad).is_err(), "{bad:?} should fail");
     }
     assert_eq!(Host::V6(v6("::1")).to_string(), "[::1]");
-    assert_eq!(Host::V4(Ipv4Addr::new(10, 0, 0, 1)).to_string(), "10.0.0.1");
+    for a in ["0.0.0.0", "255.255.255.255", "100.10.1.0", "9.99.199.200"] {
+        let ip: Ipv4Addr = a.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+        assert_eq!(Host::V4(ip).to_string(), a);
+    }
+    for port in [0u16, 9, 10, 5060, 65535] {
+        let mut u = SipUri::new(domain("h"));
+        u.port = Some(port);
+        assert_eq!(u.to_string(), format!("sip:h:{port}"));
+    }
     assert_eq!("[::1]".parse::<Host>(), Ok(Host::V6(Ipv6Addr::LOCALHOST)));
     assert!(domain("A.com").equivalent(&domain("a.COM")));
     assert!(!domain("192.0.2.1").equivalent(&Host::V4(Ipv4Addr::new(192, 0, 2, 1))));
