@@ -138,7 +138,7 @@ pub(crate) fn parse_host_port_prefix(
 /// RFC 5118 §4.2 says is invalid: then say that.
 fn bare_v6_or(s: &str, stop: fn(u8) -> bool, err: UriError) -> UriError {
     let end = s.bytes().position(stop).unwrap_or(s.len());
-    let hp = &s[..end];
+    let hp = s.get(..end).unwrap_or(s);
     let looks_v6 = hp.parse::<Ipv6Addr>().is_ok()
         || hp
             .rsplit_once(':')

@@ -56,7 +56,9 @@ impl SipUri {
     pub(crate) fn parse_body(body: &str, secure: bool) -> Result<SipUri, UriError> {
         let b = body.as_bytes();
         let (user, password, hp) = parse_userinfo(body)?;
-        let (host, port, end) = parse_host_port_prefix(&body[hp..], |c| c == b';' || c == b'?')?;
+        let (host, port, end) = parse_host_port_prefix(body.get(hp..).unwrap_or_default(), |c| {
+            c == b';' || c == b'?'
+        })?;
         let mut i = hp + end;
         let mut uri = SipUri {
             secure,
