@@ -1,0 +1,256 @@
+//! Hosts and host:port (RFC 3261 §25.1 `hostport`, RFC 5118 for IPv6).
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use super::chars::{HOST, is};
+use super::{UriError, UriErrorKind};
+
+/// The host of a SIP URI or a Via sent-by.
+///
+/// [`Host::parse`] lower-cases domain names: hosts compare
+/// case-insensitively (RFC 3261 §19.1.4), and storing one spelling makes the
+/// derived `Eq`/`Hash` agree with that, so a `Host` can key a map.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Host {
+    /// A hostname, lower-cased by the parser; a trailing dot is kept.
+    Domain(String),
+    V4(Ipv4Addr),
+    V6(Ipv6Addr),
+}
+
+impl Host {
+    /// Parses `example.com`, `192.0.2.1` or `[2001:db8::1]` (the brackets
+    /// are required for IPv6). No port.
+    pub fn parse(s: &str) -> Result<Host, UriError> {
+        if let Some(inner) = s.strip_prefix('[') {
+            return match inner.strip_suffix(']') {
+                Some(addr) => parse_v6(addr),
+                None => Err(UriError::new(UriErrorKind::Ipv6)),
+            };
+        }
+        parse_plain(s)
+    }
+
+    /// RFC 3261 §19.1.4 host comparison: domains case-insensitively, IP
+    /// addresses by value, and a name never equals an address.
+    pub fn equivalent(&self, other: &Host) -> bool {
+        match (self, other) {
+            (Host::Domain(a), Host::Domain(b)) => a.eq_ignore_ascii_case(b),
+            (Host::V4(a), Host::V4(b)) => a == b,
+            (Host::V6(a), Host::V6(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    pub fn is_ip(&self) -> bool {
+        !matches!(self, Host::Domain(_))
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Domain(d) => f.write_str(d),
+            Host::V4(a) => super::chars::write_ipv4(f, *a),
+            Host::V6(a) => write!(f, "[{a}]"),
+        }
+    }
+}
+
+impl FromStr for Host {
+    type Err = UriError;
+    fn from_str(s: &str) -> Result<Host, UriError> {
+        Host::parse(s)
+    }
+}
+
+impl From<Ipv4Addr> for Host {
+    fn from(a: Ipv4Addr) -> Host {
+        Host::V4(a)
+    }
+}
+
+impl From<Ipv6Addr> for Host {
+    fn from(a: Ipv6Addr) -> Host {
+        Host::V6(a)
+    }
+}
+
+impl From<std::net::IpAddr> for Host {
+    fn from(a: std::net::IpAddr) -> Host {
+        match a {
+            std::net::IpAddr::V4(a) => Host::V4(a),
+            std::net::IpAddr::V6(a) => Host::V6(a),
+        }
+    }
+}
+
+/// Parses `host[:port]`, as in a Via sent-by: `[::1]:5070`, `host`,
+/// `1.2.3.4:5060`. `[2001:db8::10:5070]` is an address without a port
+/// (RFC 5118 §4.3): inside brackets every colon belongs to the address.
+pub fn parse_host_port(s: &str) -> Result<(Host, Option<u16>), UriError> {
+    parse_host_port_prefix(s, |_| false).map(|(h, p, _)| (h, p))
+}
+
+/// Parses the `hostport` at the start of `s`, which must end at the end of
+/// `s` or at a byte for which `stop` holds; returns where it ended. One pass
+/// finds the end and validates, as this runs for every URI.
+pub(crate) fn parse_host_port_prefix(
+    s: &str,
+    stop: fn(u8) -> bool,
+) -> Result<(Host, Option<u16>, usize), UriError> {
+    let b = s.as_bytes();
+    let (host, mut i) = if b.first() == Some(&b'[') {
+        let Some(close) = b.iter().position(|&c| c == b']') else {
+            return Err(UriError::new(UriErrorKind::Ipv6));
+        };
+        (parse_v6(&s[1..close])?, close + 1)
+    } else {
+        let end = b.iter().position(|&c| !is(c, HOST)).unwrap_or(b.len());
+        match parse_plain(&s[..end]) {
+            Ok(h) => (h, end),
+            Err(e) => return Err(bare_v6_or(s, stop, e)),
+        }
+    };
+    let mut port = None;
+    let mut kind = UriErrorKind::Host;
+    if b.get(i) == Some(&b':') {
+        let start = i + 1;
+        i = b[start..]
+            .iter()
+            .position(|c| !c.is_ascii_digit())
+            .map_or(b.len(), |n| start + n);
+        match parse_port(&s[start..i]) {
+            Ok(p) => port = Some(p),
+            Err(e) => return Err(bare_v6_or(s, stop, e)),
+        }
+        kind = UriErrorKind::Port;
+    }
+    match b.get(i) {
+        Some(&c) if !stop(c) => Err(bare_v6_or(s, stop, UriError::new(kind))),
+        _ => Ok((host, port, i)),
+    }
+}
+
+/// `err`, unless the hostport looks like an unbracketed IPv6 address, which
+/// RFC 5118 §4.2 says is invalid: then say that.
+fn bare_v6_or(s: &str, stop: fn(u8) -> bool, err: UriError) -> UriError {
+    let end = s.bytes().position(stop).unwrap_or(s.len());
+    let hp = s.get(..end).unwrap_or(s);
+    let looks_v6 = hp.parse::<Ipv6Addr>().is_ok()
+        || hp
+            .rsplit_once(':')
+            .is_some_and(|(h, _)| h.parse::<Ipv6Addr>().is_ok());
+    if looks_v6 {
+        UriError::new(UriErrorKind::Ipv6NotBracketed)
+    } else {
+        err
+    }
+}
+
+/// `port = 1*DIGIT`, and it must fit in 16 bits.
+pub(crate) fn parse_port(s: &str) -> Result<u16, UriError> {
+    let err = || UriError::new(UriErrorKind::Port);
+    if s.is_empty() {
+        return Err(err());
+    }
+    let mut v: u32 = 0;
+    for &c in s.as_bytes() {
+        if !c.is_ascii_digit() {
+            return Err(err());
+        }
+        v = v * 10 + u32::from(c - b'0');
+        if v > u32::from(u16::MAX) {
+            return Err(err());
+        }
+    }
+    u16::try_from(v).map_err(|_| err())
+}
+
+fn parse_v6(s: &str) -> Result<Host, UriError> {
+    // std's parser takes exactly RFC 4291 text forms, including an embedded
+    // IPv4 tail, and no zone id — what RFC 5954's corrected ABNF allows.
+    s.parse::<Ipv6Addr>()
+        .map(Host::V6)
+        .map_err(|_| UriError::new(UriErrorKind::Ipv6))
+}
+
+/// A hostname or an IPv4 address (no brackets, no port).
+fn parse_plain(s: &str) -> Result<Host, UriError> {
+    let b = s.as_bytes();
+    if b.is_empty() {
+        return Err(UriError::new(UriErrorKind::EmptyHost));
+    }
+    if let Some(a) = parse_v4(b) {
+        return Ok(Host::V4(a));
+    }
+    // Digits-and-dots that are not IPv4 ("1.2.3", "1.2.3.999") are no
+    // hostname either: a toplabel starts with a letter.
+    if !valid_hostname(b) {
+        return Err(bare_v6_or(s, |_| false, UriError::new(UriErrorKind::Host)));
+    }
+    let mut d = s.to_owned();
+    d.make_ascii_lowercase();
+    Ok(Host::Domain(d))
+}
+
+/// `IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT`, each
+/// at most 255 (leading zeros are allowed by the grammar and accepted).
+fn parse_v4(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut idx = 0;
+    let mut val: u16 = 0;
+    let mut digits = 0;
+    for &c in b {
+        if c == b'.' {
+            if digits == 0 || idx == 3 {
+                return None;
+            }
+            octets[idx] = u8::try_from(val).ok()?;
+            idx += 1;
+            val = 0;
+            digits = 0;
+        } else {
+            if digits == 3 || !c.is_ascii_digit() {
+                return None;
+            }
+            val = val * 10 + u16::from(c - b'0');
+            digits += 1;
+        }
+    }
+    if idx != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = u8::try_from(val).ok()?;
+    Some(Ipv4Addr::from(octets))
+}
+
+/// `hostname = *( domainlabel "." ) toplabel [ "." ]`; labels are alphanum
+/// with inner hyphens, and the toplabel starts with a letter. One pass, as
+/// this runs for most URIs.
+fn valid_hostname(b: &[u8]) -> bool {
+    let b = match b {
+        [rest @ .., b'.'] => rest,
+        _ => b,
+    };
+    let mut prev = b'.';
+    let mut top_first = 0u8;
+    for &c in b {
+        if c == b'.' {
+            // Rejects an empty label and one ending in '-'.
+            if !prev.is_ascii_alphanumeric() {
+                return false;
+            }
+        } else if c.is_ascii_alphanumeric() {
+            if prev == b'.' {
+                top_first = c;
+            }
+        } else if c != b'-' || prev == b'.' {
+            return false;
+        }
+        prev = c;
+    }
+    prev.is_ascii_alphanumeric() && top_first.is_ascii_alphabetic()
+}
