@@ -27,6 +27,13 @@
 //! - A UAS's first request in the dialog uses CSeq 1 (§12.2.1.1 lets the
 //!   initial value be anything below 2^31).
 //! - Tags and Call-IDs compare byte for byte.
+//! - Crossing requests follow §14.2 and RFC 3311 §5.2: an INVITE, or an
+//!   offer, arriving while ours is unanswered is glare (491); arriving while
+//!   the peer's previous one is still unanswered by us it is a 500 with
+//!   Retry-After. An offer is an `application/sdp` (or multipart) body in an
+//!   INVITE or UPDATE; it is answered by the final response, or by a
+//!   reliable (RFC 3262) 1xx with SDP. Offers in PRACK or in a 2xx/ACK are
+//!   not tracked.
 
 mod route;
 
@@ -352,12 +359,7 @@ impl Dialog {
             .ok_or(DialogError::Malformed("request"))?;
         let remote_target =
             contact_uri(request_received)?.ok_or(DialogError::Malformed("Contact"))?;
-        let local_contact = if local_contact.contains('<') {
-            local_contact.to_owned()
-        } else {
-            format!("<{local_contact}>")
-        };
-        NameAddr::parse(&local_contact).map_err(|_| DialogError::Malformed("local Contact"))?;
+        let local_contact = local_contact_value(local_contact)?;
         let remote_party = header_text(request_received, HeaderName::From)?;
         let local_party = format!(
             "{};tag={local_tag}",
@@ -451,6 +453,14 @@ impl Dialog {
     /// The Contact we put in target refresh requests and responses.
     pub fn local_contact(&self) -> Option<&str> {
         self.local_contact.as_deref()
+    }
+
+    /// Changes the Contact sent from now on (a UA that moved, a B2BUA that
+    /// hands the leg to another node); the peer learns it from our next
+    /// target refresh. A bare URI is put in `<>`.
+    pub fn set_local_contact(&mut self, contact: &str) -> Result<(), DialogError> {
+        self.local_contact = Some(local_contact_value(contact)?);
+        Ok(())
     }
 
     /// Ends the dialog for reasons the dialog cannot see: a transaction
@@ -772,6 +782,21 @@ impl Dialog {
     }
 }
 
+/// Our Contact as a header value: a bare URI goes in `<>` so its
+/// parameters stay URI parameters.
+fn local_contact_value(contact: &str) -> Result<String, DialogError> {
+    let contact = contact.trim();
+    let value = if contact.contains('<') {
+        contact.to_owned()
+    } else {
+        format!("<{contact}>")
+    };
+    match Contact::parse(&value) {
+        Ok(Contact::Addr(_)) => Ok(value),
+        _ => Err(DialogError::Malformed("local Contact")),
+    }
+}
+
 /// The first header of this name, as text.
 fn header_text(msg: &Message, name: HeaderName) -> Result<String, DialogError> {
     msg.header(name)
@@ -828,4 +853,47 @@ fn is_reliable_answer(resp: &Message) -> bool {
         && resp
             .values(HeaderName::Require)
             .any(|v| v.trim().eq_ignore_ascii_case("100rel"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sdp_content_types() {
+        assert!(is_sdp_type("application/sdp"));
+        assert!(is_sdp_type("Application/SDP ; charset=utf-8"));
+        assert!(is_sdp_type("multipart/mixed;boundary=x"));
+        assert!(!is_sdp_type("application/dtmf-relay"));
+        assert!(!is_sdp_type("multi"));
+    }
+
+    #[test]
+    fn local_contact_is_bracketed() {
+        assert_eq!(
+            local_contact_value(" sip:a@h;transport=tcp ").as_deref(),
+            Ok("<sip:a@h;transport=tcp>")
+        );
+        assert_eq!(
+            local_contact_value("\"A\" <sip:a@h>;expires=60").as_deref(),
+            Ok("\"A\" <sip:a@h>;expires=60")
+        );
+        assert_eq!(
+            local_contact_value("*"),
+            Err(DialogError::Malformed("local Contact"))
+        );
+        assert!(local_contact_value("not a uri").is_err());
+    }
+
+    #[test]
+    fn error_statuses() {
+        assert_eq!(DialogError::RequestPending.status(), Some(491));
+        assert_eq!(
+            DialogError::OutOfOrder { got: 1, remote: 2 }.status(),
+            Some(500)
+        );
+        assert_eq!(DialogError::PreviousPending.status(), Some(500));
+        assert_eq!(DialogError::Terminated.status(), Some(481));
+        assert_eq!(DialogError::InviteInProgress.status(), None);
+    }
 }
