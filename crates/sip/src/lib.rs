@@ -6,6 +6,7 @@
 //! and get bytes, events and deadlines out.
 
 pub mod auth;
+pub mod dialog;
 pub mod framing;
 pub mod header;
 pub mod ids;
