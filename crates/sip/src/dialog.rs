@@ -35,8 +35,6 @@
 //!   reliable (RFC 3262) 1xx with SDP. Offers in PRACK or in a 2xx/ACK are
 //!   not tracked.
 
-mod route;
-
 use bytes::Bytes;
 
 use crate::header::HeaderName;
@@ -179,11 +177,16 @@ pub struct RouteEntry {
 impl RouteEntry {
     fn parse(value: &str) -> Result<RouteEntry, DialogError> {
         let na = NameAddr::parse(value).map_err(|_| DialogError::Malformed("Record-Route"))?;
-        let request_uri = Uri::parse(&route::as_request_uri(na.uri_text))
-            .map_err(|_| DialogError::Malformed("Record-Route"))?;
+        // Strict routing puts the route URI in the Request-URI, where the
+        // RFC 3261 §19.1.1 table allows neither `method` nor headers.
+        let mut request_uri = na.uri.clone();
+        if let Some(sip) = request_uri.as_sip_mut() {
+            sip.remove_param("method");
+            sip.headers.clear();
+        }
         Ok(RouteEntry {
             value: value.to_owned(),
-            loose: route::has_lr(na.uri_text),
+            loose: na.uri.as_sip().is_some_and(|u| u.lr()),
             uri: na.uri,
             request_uri,
         })
