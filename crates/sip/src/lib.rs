@@ -15,6 +15,7 @@ pub mod method;
 pub mod parse;
 pub mod sdp;
 pub mod typed;
+pub mod uas;
 pub mod uri;
 
 pub use header::{Header, HeaderName};

@@ -353,6 +353,11 @@ fn parse_start_line(data: &[u8], s: usize, e: usize) -> Result<StartLine, ParseE
     }
     let parsed = Uri::parse(uri)
         .map_err(|e| ParseError::owned(format!("Malformed Request-URI: {}", e.reason())))?;
+    // RFC 3261 §19.1.1: headers are not allowed in a Request-URI; forwarding
+    // them would let a caller inject headers downstream.
+    if parsed.as_sip().is_some_and(|u| !u.headers.is_empty()) {
+        return Err(ParseError::new("Request-URI must not contain headers"));
+    }
     let uri_start = s + method.len() + 1;
     Ok(StartLine::Request(RequestLine {
         method: Method::from_token(method),
