@@ -13,6 +13,7 @@ pub mod message;
 pub mod method;
 pub mod parse;
 pub mod sdp;
+pub mod transaction;
 pub mod typed;
 pub mod uri;
 
