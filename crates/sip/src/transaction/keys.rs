@@ -67,10 +67,16 @@ pub(crate) fn server_key(out: &mut String, via: &Via<'_>, branch: &str, method: 
 }
 
 /// RFC 2543 server key, for requests whose branch lacks the magic cookie:
-/// Request-URI, From tag, Call-ID, CSeq number and top Via. The To tag is
-/// checked separately because an ACK carries the tag of the response, not of
-/// the INVITE. `false` when the request lacks one of these.
-pub(crate) fn rfc2543_key(out: &mut String, req: &Message, method: &Method) -> bool {
+/// Request-URI, To tag, From tag, Call-ID, CSeq number and top Via. `to_tag`
+/// is passed separately because an ACK is looked up with the tag of the
+/// INVITE, not its own (which is the tag of the response). `false` when the
+/// request lacks one of these fields.
+pub(crate) fn rfc2543_key(
+    out: &mut String,
+    req: &Message,
+    method: &Method,
+    to_tag: Option<&str>,
+) -> bool {
     let (Some(uri), Some(call_id), Some(cseq), Some(via)) = (
         req.request_uri_text(),
         req.call_id(),
@@ -82,7 +88,12 @@ pub(crate) fn rfc2543_key(out: &mut String, req: &Message, method: &Method) -> b
     out.clear();
     out.push('\x02');
     out.push_str(class(method));
-    for part in [&*uri, req.from_tag().unwrap_or(""), call_id.trim()] {
+    for part in [
+        &*uri,
+        to_tag.unwrap_or(""),
+        req.from_tag().unwrap_or(""),
+        call_id.trim(),
+    ] {
         out.push('\x01');
         out.push_str(part);
     }

@@ -91,9 +91,9 @@ impl Machine {
 struct Entry {
     machine: Machine,
     key: TxKey,
-    /// Present for server transactions matched by the RFC 2543 rules: the
-    /// To tag of the creating request, checked on every match.
-    legacy_to_tag: Option<Option<Box<str>>>,
+    /// Matched by the RFC 2543 rules: an ACK must also carry the To tag of
+    /// the response.
+    legacy: bool,
     merge: Option<u64>,
     /// The deadline this transaction's live timer-queue entry is at.
     scheduled: Option<Instant>,
@@ -130,7 +130,7 @@ fn entry_ref(slots: &[Slot], id: TxId) -> Option<&Entry> {
 /// How a new server transaction is matched later.
 struct ServerMatch {
     key: TxKey,
-    legacy_to_tag: Option<Option<Box<str>>>,
+    legacy: bool,
     merge: Option<u64>,
 }
 
@@ -289,7 +289,7 @@ impl TransactionLayer {
             ))
         };
         self.clients.insert(key.clone(), id);
-        self.occupy(id, machine, key, None, None, false);
+        self.occupy(id, machine, key, false, None, false);
         Ok(id)
     }
 
@@ -362,7 +362,7 @@ impl TransactionLayer {
             &mut self.out,
         ));
         self.clients.insert(key.clone(), id);
-        self.occupy(id, machine, key, None, None, false);
+        self.occupy(id, machine, key, false, None, false);
         Ok(id)
     }
 
@@ -418,16 +418,19 @@ impl TransactionLayer {
                     server_key(&mut self.scratch, &via, branch, &method);
                     (peer, false)
                 }
-                _ => {
-                    if !rfc2543_key(&mut self.scratch, &msg, &method) {
-                        self.out.stats.malformed += 1;
-                        return;
-                    }
-                    (peer, true)
-                }
+                _ => (peer, true),
             }
         };
-        if let Some(id) = self.find_server(&msg, is_ack) {
+        let found = if legacy {
+            let Some(found) = self.find_legacy(&msg, &method, is_ack) else {
+                self.out.stats.malformed += 1;
+                return;
+            };
+            found
+        } else {
+            self.find_server(&msg, is_ack)
+        };
+        if let Some(id) = found {
             self.on_matched_request(id, msg, from, is_ack, now);
             return;
         }
@@ -437,10 +440,8 @@ impl TransactionLayer {
             return;
         }
         let key = TxKey::new(&self.scratch);
-        let to_tag: Option<Box<str>> = msg.to_tag().map(Into::into);
-        let legacy_to_tag = legacy.then(|| to_tag.clone());
         if method == Method::Cancel {
-            self.receive_cancel(msg, peer, key, legacy_to_tag, legacy, now);
+            self.receive_cancel(msg, peer, key, legacy, now);
             return;
         }
         if self.live >= self.cfg.max_transactions {
@@ -453,7 +454,7 @@ impl TransactionLayer {
             self.send_stateless(&resp, peer);
             return;
         }
-        let fingerprint = if self.cfg.detect_merged_requests && to_tag.is_none() {
+        let fingerprint = if self.cfg.detect_merged_requests && msg.to_tag().is_none() {
             merge_fingerprint(&self.hasher, &msg)
         } else {
             None
@@ -467,7 +468,7 @@ impl TransactionLayer {
             let resp = layer_response(&msg, 482, Some(&new_tag()));
             let m = ServerMatch {
                 key,
-                legacy_to_tag,
+                legacy,
                 merge: None,
             };
             let id = self.new_server(&msg, &method, peer, m, true, now);
@@ -476,28 +477,52 @@ impl TransactionLayer {
         }
         let m = ServerMatch {
             key,
-            legacy_to_tag,
+            legacy,
             merge: fingerprint,
         };
         let id = self.new_server(&msg, &method, peer, m, false, now);
         self.out.event(Event::NewRequest { tx: id, msg, from });
     }
 
-    /// The server transaction whose key is in `scratch`, after the RFC 2543
-    /// To tag check where that applies.
+    /// The server transaction whose key is in `scratch`. An ACK matched by
+    /// RFC 2543 rules must carry the To tag of the response it acknowledges.
     fn find_server(&self, msg: &Message, is_ack: bool) -> Option<TxId> {
         let id = *self.servers.get(self.scratch.as_str())?;
         let entry = entry_ref(&self.slots, id)?;
-        let Some(request_tag) = &entry.legacy_to_tag else {
+        if !(entry.legacy && is_ack) {
             return Some(id);
-        };
-        let tag = msg.to_tag();
-        let ok = match (&entry.machine, is_ack) {
-            // An ACK carries the tag of the response it acknowledges.
-            (Machine::ServerInvite(m), true) => m.to_tag.is_none() || m.to_tag.as_deref() == tag,
-            _ => request_tag.as_deref() == tag,
-        };
-        ok.then_some(id)
+        }
+        match &entry.machine {
+            Machine::ServerInvite(m) => {
+                (m.to_tag.is_none() || m.to_tag.as_deref() == msg.to_tag()).then_some(id)
+            }
+            _ => None,
+        }
+    }
+
+    /// RFC 2543 matching; leaves the request's own key in `scratch`. An ACK
+    /// is looked up under the INVITE's To tag: none when the INVITE was
+    /// outside a dialog, else the same as the ACK's. `None` when the request
+    /// lacks the fields.
+    fn find_legacy(
+        &mut self,
+        msg: &Message,
+        method: &Method,
+        is_ack: bool,
+    ) -> Option<Option<TxId>> {
+        let own_tag = msg.to_tag();
+        if is_ack {
+            if !rfc2543_key(&mut self.scratch, msg, method, None) {
+                return None;
+            }
+            if let Some(id) = self.find_server(msg, true) {
+                return Some(Some(id));
+            }
+        }
+        if !rfc2543_key(&mut self.scratch, msg, method, own_tag) {
+            return None;
+        }
+        Some(self.find_server(msg, is_ack))
     }
 
     fn on_matched_request(
@@ -528,17 +553,9 @@ impl TransactionLayer {
     /// A CANCEL that is not a retransmission (§9.2): matched to the INVITE
     /// server transaction with the same branch and sent-by (or RFC 2543
     /// fields) and answered here, 200 or 481, on a transaction of its own.
-    fn receive_cancel(
-        &mut self,
-        msg: Message,
-        peer: Peer,
-        key: TxKey,
-        legacy_to_tag: Option<Option<Box<str>>>,
-        legacy: bool,
-        now: Instant,
-    ) {
+    fn receive_cancel(&mut self, msg: Message, peer: Peer, key: TxKey, legacy: bool, now: Instant) {
         let formed = if legacy {
-            rfc2543_key(&mut self.scratch, &msg, &Method::Invite)
+            rfc2543_key(&mut self.scratch, &msg, &Method::Invite, msg.to_tag())
         } else {
             match msg.top_via() {
                 Ok(via) => match via.branch() {
@@ -570,7 +587,7 @@ impl TransactionLayer {
         }
         let m = ServerMatch {
             key,
-            legacy_to_tag,
+            legacy,
             merge: None,
         };
         let id = self.new_server(&msg, &Method::Cancel, peer, m, true, now);
@@ -612,7 +629,7 @@ impl TransactionLayer {
         if let Some(fp) = m.merge {
             self.merged.insert(fp, id);
         }
-        self.occupy(id, machine, m.key, m.legacy_to_tag, m.merge, internal);
+        self.occupy(id, machine, m.key, m.legacy, m.merge, internal);
         id
     }
 
@@ -635,7 +652,7 @@ impl TransactionLayer {
         id: TxId,
         machine: Machine,
         key: TxKey,
-        legacy_to_tag: Option<Option<Box<str>>>,
+        legacy: bool,
         merge: Option<u64>,
         internal: bool,
     ) {
@@ -648,7 +665,7 @@ impl TransactionLayer {
         self.slots[index].entry = Some(Entry {
             machine,
             key,
-            legacy_to_tag,
+            legacy,
             merge,
             scheduled: None,
             internal,
