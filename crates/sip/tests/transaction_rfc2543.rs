@@ -105,7 +105,10 @@ fn retransmission_without_cookie_is_absorbed() {
     // ...and the first one still owns its retransmissions.
     let (sent, ev) = uas.feed(req);
     assert!(ev.is_empty(), "{ev:?}");
-    assert_eq!(sent.iter().map(|m| m.status()).collect::<Vec<_>>(), [Some(200)]);
+    assert_eq!(
+        sent.iter().map(|m| m.status()).collect::<Vec<_>>(),
+        [Some(200)]
+    );
 }
 
 #[test]

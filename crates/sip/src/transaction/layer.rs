@@ -152,7 +152,13 @@ pub struct TransactionLayer {
 }
 
 impl TransactionLayer {
-    pub fn new(cfg: Config) -> TransactionLayer {
+    /// A layer with `cfg`; T1 and T4 are raised to at least 1 ms and T2 to
+    /// at least T1, so no timer can re-arm itself at the instant it fired.
+    pub fn new(mut cfg: Config) -> TransactionLayer {
+        let floor = std::time::Duration::from_millis(1);
+        cfg.t1 = cfg.t1.max(floor);
+        cfg.t4 = cfg.t4.max(floor);
+        cfg.t2 = cfg.t2.max(cfg.t1);
         TransactionLayer {
             cfg,
             slots: Vec::new(),

@@ -18,6 +18,30 @@
 //! [`TransactionLayer::cancel`] and [`TransactionLayer::send_stateless`].
 //!
 //! Every time is an [`Instant`] passed in by the caller.
+//!
+//! What the layer does on its own, and what it leaves to the TU:
+//!
+//! - Requests are matched to server transactions by branch, sent-by and
+//!   method (an ACK under INVITE), or, for branches without the magic cookie,
+//!   by the RFC 2543 fields; a retransmission gets the last response again.
+//!   Responses are matched to client transactions by branch and CSeq method;
+//!   the rest are stray, counted and dropped.
+//! - The INVITE client transaction ACKs 300–699 itself. ACKs for 2xx are the
+//!   TU's: it receives each 2xx (retransmissions too, in the Accepted state)
+//!   and sends the ACK with [`TransactionLayer::send_stateless`]; an ACK that
+//!   matches no transaction reaches it as [`Event::AckFor2xx`].
+//! - A CANCEL is matched to the INVITE server transaction it names (§9.2)
+//!   and answered here: 200 plus [`Event::Cancelled`] when it matches, 481
+//!   when it does not. A CANCEL naming a non-INVITE gets 481 too.
+//! - A request without To tag whose From tag, Call-ID and CSeq equal those of
+//!   a live server transaction but that does not match it gets 482 (§8.2.2.2;
+//!   see [`Config::detect_merged_requests`]).
+//! - Above [`Config::max_transactions`] new requests get a stateless 503 with
+//!   Retry-After, and [`TransactionLayer::send_request`] refuses.
+//! - A server transaction lives until the TU answers it: the TU must answer
+//!   every request it is given (an INVITE server transaction has no timer of
+//!   its own in Proceeding, nor has an INVITE client transaction once a
+//!   provisional has come, except after a CANCEL).
 
 mod build;
 mod client_invite;
@@ -219,7 +243,7 @@ pub struct Config {
     /// Reject merged requests with 482 (RFC 3261 §8.2.2.2). A UAS core wants
     /// this; a proxy core does not.
     pub detect_merged_requests: bool,
-    /// host[:port] for the Via that [`TransactionLayer::send_request`] adds
+    /// `host[:port]` for the Via that [`TransactionLayer::send_request`] adds
     /// when the TU wrote none.
     pub sent_by: String,
 }
