@@ -14,6 +14,7 @@ pub mod message;
 pub mod method;
 pub mod parse;
 pub mod sdp;
+pub mod transaction;
 pub mod typed;
 pub mod uas;
 pub mod uri;
