@@ -19,7 +19,9 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
 use crate::guard::{GuardConfig, SourceGuard, Verdict};
-use crate::{FlowId, Target, Transport, TransportConfig, TransportError, TransportEvent, TransportLayer};
+use crate::{
+    FlowId, Target, Transport, TransportConfig, TransportError, TransportEvent, TransportLayer,
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct EndpointConfig {
@@ -90,7 +92,11 @@ impl Endpoint {
     ) -> Result<(Endpoint, mpsc::Receiver<Event>), TransportError> {
         let (transport, incoming) = TransportLayer::start(cfg.transport).await?;
         let (commands, command_rx) = mpsc::channel(1024);
-        let queue = if cfg.event_queue == 0 { 1024 } else { cfg.event_queue };
+        let queue = if cfg.event_queue == 0 {
+            1024
+        } else {
+            cfg.event_queue
+        };
         let (events, event_rx) = mpsc::channel(queue);
         let stats = Arc::new(EndpointStats::default());
         let driver = Driver {
@@ -155,7 +161,10 @@ impl Endpoint {
     }
 
     async fn call(&self, c: Command) -> Result<(), EndpointError> {
-        self.commands.send(c).await.map_err(|_| EndpointError::Stopped)
+        self.commands
+            .send(c)
+            .await
+            .map_err(|_| EndpointError::Stopped)
     }
 }
 
@@ -262,7 +271,10 @@ impl Driver {
                     if !transport.is_stream() {
                         target = target.with_local(local);
                     }
-                    let _ = self.transport.send(&target, Bytes::from(resp.to_bytes())).await;
+                    let _ = self
+                        .transport
+                        .send(&target, Bytes::from(resp.to_bytes()))
+                        .await;
                 }
             }
         }

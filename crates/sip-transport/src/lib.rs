@@ -10,6 +10,7 @@
 
 mod config;
 mod conn;
+pub mod endpoint;
 mod error;
 mod event;
 mod flow;

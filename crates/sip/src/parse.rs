@@ -155,7 +155,15 @@ pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, ParseError> {
 
     let (ls, le, next) =
         next_line(data, pos).ok_or_else(|| ParseError::new("Missing start line"))?;
-    let start = parse_start_line(data, ls, le)?;
+    // A broken request line still leaves headers worth reading: with them
+    // the request can be answered with a 400 (or 505) naming the fault.
+    let (start, start_err) = match parse_start_line(data, ls, le) {
+        Ok(start) => (start, None),
+        Err(e) => match placeholder_request_line(&data[ls..le]) {
+            Some(start) => (start, Some(e)),
+            None => return Err(e),
+        },
+    };
     pos = next;
 
     let mut headers: Vec<Entry> = Vec::with_capacity(16);
@@ -239,6 +247,10 @@ pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, ParseError> {
         headers,
         body: Bytes::new(),
     };
+
+    if let Some(e) = start_err {
+        return Err(with_partial(e, &msg, &buf));
+    }
 
     // Content-Length and the body.
     let mut content_length: Option<u32> = None;
@@ -363,6 +375,28 @@ fn parse_start_line(data: &[u8], s: usize, e: usize) -> Result<StartLine, ParseE
         method: Method::from_token(method),
         uri: parsed,
         raw_uri: Some(span(uri_start, uri_start + uri.len())),
+    }))
+}
+
+/// A stand-in request line for a request whose line did not parse, so that
+/// its headers can still be read to answer it. `None` when the line does not
+/// even start with a method.
+fn placeholder_request_line(line: &[u8]) -> Option<StartLine> {
+    let line = std::str::from_utf8(line).ok()?;
+    if line.len() >= 4 && line.as_bytes()[..4].eq_ignore_ascii_case(b"SIP/") {
+        return None;
+    }
+    let method = line
+        .split([' ', '\t'])
+        .next()
+        .filter(|m| typed::is_token(m))?;
+    Some(StartLine::Request(RequestLine {
+        method: Method::from_token(method),
+        uri: Uri::Other(crate::uri::AbsoluteUri {
+            scheme: "invalid".into(),
+            rest: String::new(),
+        }),
+        raw_uri: None,
     }))
 }
 

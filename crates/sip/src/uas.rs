@@ -60,16 +60,16 @@ impl UasPolicy {
     }
 }
 
-fn refuse(req: &Message, code: u16, reason: Option<&str>) -> Message {
+fn refuse(req: &Message, code: u16, reason: Option<&str>) -> Box<Message> {
     let mut resp = Message::response_to(req, code, reason);
     resp.set_to_tag(&crate::ids::new_tag());
-    resp
+    Box::new(resp)
 }
 
 /// Checks a request in the order of RFC 3261 §8.2. `Err` holds the response
 /// to send (for an ACK there is never one: `Err(None)`-like cases are
 /// reported as `Ok`, since an ACK cannot be refused).
-pub fn check_request(req: &Message, policy: &UasPolicy) -> Result<(), Message> {
+pub fn check_request(req: &Message, policy: &UasPolicy) -> Result<(), Box<Message>> {
     let Some(method) = req.method() else {
         return Ok(());
     };
@@ -80,7 +80,11 @@ pub fn check_request(req: &Message, policy: &UasPolicy) -> Result<(), Message> {
     // §8.2.1 method inspection: an unknown method is 501, a known one this
     // UAS does not do is 405; both carry Allow.
     if !policy.methods.contains(method) {
-        let code = if matches!(method, Method::Other(_)) { 501 } else { 405 };
+        let code = if matches!(method, Method::Other(_)) {
+            501
+        } else {
+            405
+        };
         let mut resp = refuse(req, code, None);
         resp.push_header(HeaderName::Allow, policy.allow());
         return Err(resp);
@@ -99,7 +103,11 @@ pub fn check_request(req: &Message, policy: &UasPolicy) -> Result<(), Message> {
             .to_header()
             .is_ok_and(|to| matches!(to.uri.scheme(), "sip" | "sips"));
         if !aor_ok {
-            return Err(refuse(req, 400, Some("Address of record must be a SIP or SIPS URI")));
+            return Err(refuse(
+                req,
+                400,
+                Some("Address of record must be a SIP or SIPS URI"),
+            ));
         }
     }
 
@@ -108,7 +116,12 @@ pub fn check_request(req: &Message, policy: &UasPolicy) -> Result<(), Message> {
     if *method != Method::Cancel {
         let unsupported: Vec<&str> = req
             .values(HeaderName::Require)
-            .filter(|tag| !policy.extensions.iter().any(|e| e.eq_ignore_ascii_case(tag)))
+            .filter(|tag| {
+                !policy
+                    .extensions
+                    .iter()
+                    .any(|e| e.eq_ignore_ascii_case(tag))
+            })
             .collect();
         if !unsupported.is_empty() {
             let mut resp = refuse(req, 420, None);
@@ -123,7 +136,10 @@ pub fn check_request(req: &Message, policy: &UasPolicy) -> Result<(), Message> {
             let media = ct.split(';').next().unwrap_or("").trim();
             media.eq_ignore_ascii_case("multipart/mixed")
                 || media.eq_ignore_ascii_case("multipart/alternative")
-                || policy.content_types.iter().any(|t| t.eq_ignore_ascii_case(media))
+                || policy
+                    .content_types
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(media))
         });
         if !understood {
             let mut resp = refuse(req, 415, None);
@@ -182,7 +198,7 @@ To: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 {method}\r\n{extra}Content-Length: {}\r\n
         parse_datagram(text.into_bytes()).expect("parse")
     }
 
-    fn status(r: Result<(), Message>) -> Option<u16> {
+    fn status(r: Result<(), Box<Message>>) -> Option<u16> {
         r.err().and_then(|m| m.status())
     }
 
@@ -191,38 +207,105 @@ To: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 {method}\r\n{extra}Content-Length: {}\r\n
         let p = UasPolicy::default();
         let r = check_request(&req("FOO", "sip:c@d", "", ""), &p).expect_err("501");
         assert_eq!(r.status(), Some(501));
-        assert!(r.header(HeaderName::Allow).is_some_and(|a| a.contains("INVITE")));
+        assert!(
+            r.header(HeaderName::Allow)
+                .is_some_and(|a| a.contains("INVITE"))
+        );
         assert!(r.to_tag().is_some());
-        let p2 = UasPolicy { methods: vec![Method::Invite], ..UasPolicy::default() };
-        assert_eq!(status(check_request(&req("SUBSCRIBE", "sip:c@d", "", ""), &p2)), Some(405));
-        assert_eq!(status(check_request(&req("OPTIONS", "sip:c@d", "", ""), &p)), None);
+        let p2 = UasPolicy {
+            methods: vec![Method::Invite],
+            ..UasPolicy::default()
+        };
+        assert_eq!(
+            status(check_request(&req("SUBSCRIBE", "sip:c@d", "", ""), &p2)),
+            Some(405)
+        );
+        assert_eq!(
+            status(check_request(&req("OPTIONS", "sip:c@d", "", ""), &p)),
+            None
+        );
     }
 
     #[test]
     fn scheme_require_and_body_checks() {
         let p = UasPolicy::default();
-        assert_eq!(status(check_request(&req("OPTIONS", "im:c@d", "", ""), &p)), Some(416));
-        let r = check_request(&req("OPTIONS", "sip:c@d", "Require: nothere, 100rel\r\n", ""), &p).expect_err("420");
+        assert_eq!(
+            status(check_request(&req("OPTIONS", "im:c@d", "", ""), &p)),
+            Some(416)
+        );
+        let r = check_request(
+            &req("OPTIONS", "sip:c@d", "Require: nothere, 100rel\r\n", ""),
+            &p,
+        )
+        .expect_err("420");
         assert_eq!(r.status(), Some(420));
         assert_eq!(r.header(HeaderName::Unsupported), Some("nothere"));
-        let r = check_request(&req("INVITE", "sip:c@d", "Content-Type: application/x-foo\r\n", "abc"), &p).expect_err("415");
+        let r = check_request(
+            &req(
+                "INVITE",
+                "sip:c@d",
+                "Content-Type: application/x-foo\r\n",
+                "abc",
+            ),
+            &p,
+        )
+        .expect_err("415");
         assert_eq!(r.status(), Some(415));
-        assert!(r.header(HeaderName::Accept).is_some_and(|a| a.contains("application/sdp")));
+        assert!(
+            r.header(HeaderName::Accept)
+                .is_some_and(|a| a.contains("application/sdp"))
+        );
         assert_eq!(
-            status(check_request(&req("INVITE", "sip:c@d", "Content-Type: application/sdp\r\nContent-Encoding: gzip\r\n", "abc"), &p)),
+            status(check_request(
+                &req(
+                    "INVITE",
+                    "sip:c@d",
+                    "Content-Type: application/sdp\r\nContent-Encoding: gzip\r\n",
+                    "abc"
+                ),
+                &p
+            )),
             Some(415)
         );
         assert_eq!(
-            status(check_request(&req("INVITE", "sip:c@d", "Content-Type: application/sdp\r\n", "v=0"), &p)),
+            status(check_request(
+                &req(
+                    "INVITE",
+                    "sip:c@d",
+                    "Content-Type: application/sdp\r\n",
+                    "v=0"
+                ),
+                &p
+            )),
             None
         );
-        assert_eq!(status(check_request(&req("INVITE", "sip:c@d", "Accept: text/nonsense\r\n", ""), &p)), Some(406));
-        assert_eq!(status(check_request(&req("INVITE", "sip:c@d", "Accept: application/sdp;level=1, text/plain\r\n", ""), &p)), None);
+        assert_eq!(
+            status(check_request(
+                &req("INVITE", "sip:c@d", "Accept: text/nonsense\r\n", ""),
+                &p
+            )),
+            Some(406)
+        );
+        assert_eq!(
+            status(check_request(
+                &req(
+                    "INVITE",
+                    "sip:c@d",
+                    "Accept: application/sdp;level=1, text/plain\r\n",
+                    ""
+                ),
+                &p
+            )),
+            None
+        );
     }
 
     #[test]
     fn ack_is_never_refused() {
-        let p = UasPolicy { methods: vec![], ..UasPolicy::default() };
+        let p = UasPolicy {
+            methods: vec![],
+            ..UasPolicy::default()
+        };
         assert!(check_request(&req("ACK", "foo:c@d", "Require: x\r\n", ""), &p).is_ok());
     }
 }

@@ -87,7 +87,9 @@ fn vectors() -> Vec<Vector> {
 }
 
 fn load(v: &Vector) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors").join(&v.file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/vectors")
+        .join(&v.file);
     std::fs::read(path).expect("vector file")
 }
 
@@ -118,7 +120,8 @@ fn field(m: &Message, key: &str) -> Option<String> {
         "max_forwards" => m.max_forwards()?.to_string(),
         "content_length" => {
             let v = m.header(HeaderName::ContentLength)?.trim();
-            v.parse::<u64>().map_or_else(|_| v.to_string(), |n| n.to_string())
+            v.parse::<u64>()
+                .map_or_else(|_| v.to_string(), |n| n.to_string())
         }
         "body_len" => m.body().len().to_string(),
         other => panic!("unknown check key {other}"),
@@ -158,9 +161,19 @@ fn assert_checks(v: &Vector, m: &Message) {
                 let got = field(m, key);
                 // Schemes are case-insensitive (RFC 3986 §3.1); the URI
                 // module gives them in lower case.
-                let expected = if key == "ruri_scheme" { expected.to_ascii_lowercase() } else { expected };
+                let expected = if key == "ruri_scheme" {
+                    expected.to_ascii_lowercase()
+                } else {
+                    expected
+                };
                 if expected.is_empty() {
                     assert_eq!(got, None, "{}: {key} should be absent", v.file);
+                } else if key.ends_with("_host") {
+                    // IPv6 hosts compare as addresses: `[::192.0.2.1]` and
+                    // `[::c000:201]` are one host.
+                    let want = sip::uri::Host::parse(&expected).expect("host");
+                    let got = got.and_then(|g| sip::uri::Host::parse(&g).ok());
+                    assert_eq!(got, Some(want), "{}: {key}", v.file);
                 } else {
                     assert_eq!(got.as_deref(), Some(expected.as_str()), "{}: {key}", v.file);
                 }
@@ -180,8 +193,14 @@ fn unfolded(v: &str) -> String {
 #[test]
 fn manifest_is_complete() {
     let v = vectors();
-    assert_eq!(v.iter().filter(|v| v.file.starts_with("rfc4475/")).count(), 49);
-    assert_eq!(v.iter().filter(|v| v.file.starts_with("rfc5118/")).count(), 12);
+    assert_eq!(
+        v.iter().filter(|v| v.file.starts_with("rfc4475/")).count(),
+        49
+    );
+    assert_eq!(
+        v.iter().filter(|v| v.file.starts_with("rfc5118/")).count(),
+        12
+    );
 }
 
 #[test]
@@ -216,11 +235,17 @@ fn every_vector_gets_the_rfc_reaction() {
                     Ok(())
                 }
             }
-            (Err(e), "505") if e.status == 505 => Ok(()),
+            (Err(e), "505") if e.status == 505 && e.response().is_some() => Ok(()),
+            // Pinned down by `strictness_where_the_rfc_allows_a_choice`.
+            (Ok(_), "400-or-lenient") => Ok(()),
             (Err(e), "drop") if e.response().is_none() => Ok(()),
             (Ok(m), "parse-then-app-drop") => {
                 assert_checks(&v, m);
-                if response_is_for_us(m) { Err("response not discarded".into()) } else { Ok(()) }
+                if response_is_for_us(m) {
+                    Err("response not discarded".into())
+                } else {
+                    Ok(())
+                }
             }
             (Ok(m), app) if app.starts_with("parse-then-app-") => {
                 assert_checks(&v, m);
@@ -238,16 +263,28 @@ fn every_vector_gets_the_rfc_reaction() {
             // RFC's reaction (400, or for an unknown method 400 as well as
             // 501) is the same.
             (Err(e), "parse-then-app-400" | "parse-then-app-501") if e.status == 400 => {
-                if e.response().is_some() { Ok(()) } else { Err("no 400 built".into()) }
+                if e.response().is_some() {
+                    Ok(())
+                } else {
+                    Err("no 400 built".into())
+                }
             }
             (Ok(_), _) => Err(format!("parsed, but the RFC wants {r}")),
-            (Err(e), _) => Err(format!("rejected ({} {}), but the RFC wants {r}", e.status, e.reason)),
+            (Err(e), _) => Err(format!(
+                "rejected ({} {}), but the RFC wants {r}",
+                e.status, e.reason
+            )),
         };
         if let Err(why) = outcome {
             failures.push(format!("{}: {why}", v.file));
         }
     }
-    assert!(failures.is_empty(), "{} vectors failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} vectors failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn has_echo_headers(data: &[u8]) -> bool {
@@ -288,8 +325,16 @@ fn reason_phrases_name_the_fault() {
         ("rfc5118/ipv6-bad.dat", "Request-URI"),
     ];
     for (file, word) in cases {
-        let v = Vector { file: file.into(), reaction: String::new(), checks: vec![] };
+        let v = Vector {
+            file: file.into(),
+            reaction: String::new(),
+            checks: vec![],
+        };
         let e = parse_datagram(load(&v)).expect_err(file);
-        assert!(e.reason.contains(word), "{file}: reason {:?} should mention {word}", e.reason);
+        assert!(
+            e.reason.contains(word),
+            "{file}: reason {:?} should mention {word}",
+            e.reason
+        );
     }
 }

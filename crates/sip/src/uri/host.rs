@@ -172,9 +172,22 @@ pub(crate) fn parse_port(s: &str) -> Result<u16, UriError> {
 fn parse_v6(s: &str) -> Result<Host, UriError> {
     // std's parser takes exactly RFC 4291 text forms, including an embedded
     // IPv4 tail, and no zone id — what RFC 5954's corrected ABNF allows.
-    s.parse::<Ipv6Addr>()
-        .map(Host::V6)
-        .map_err(|_| UriError::new(UriErrorKind::Ipv6))
+    if let Ok(a) = s.parse::<Ipv6Addr>() {
+        return Ok(Host::V6(a));
+    }
+    // RFC 3261's original ABNF wanted three colons before an IPv4 tail
+    // ("2001:db8:::192.0.2.1"); RFC 5118 §4.10 asks receivers to be robust
+    // and take it, meaning the same address as with two.
+    if let Some(i) = s.find(":::")
+        && s[i + 3..].contains('.')
+        && !s[i + 3..].contains(':')
+    {
+        let fixed = format!("{}::{}", &s[..i], &s[i + 3..]);
+        if let Ok(a) = fixed.parse::<Ipv6Addr>() {
+            return Ok(Host::V6(a));
+        }
+    }
+    Err(UriError::new(UriErrorKind::Ipv6))
 }
 
 /// A hostname or an IPv4 address (no brackets, no port).
@@ -253,4 +266,18 @@ fn valid_hostname(b: &[u8]) -> bool {
         prev = c;
     }
     prev.is_ascii_alphanumeric() && top_first.is_ascii_alphabetic()
+}
+
+#[cfg(test)]
+mod legacy_v6_tests {
+    use super::*;
+
+    #[test]
+    fn three_colon_ipv4_tail_reads_as_two() {
+        let want: Ipv6Addr = "2001:db8::192.0.2.1".parse().expect("v6");
+        assert_eq!(Host::parse("[2001:db8:::192.0.2.1]"), Ok(Host::V6(want)));
+        // Only before an IPv4 tail: elsewhere three colons stay an error.
+        assert!(Host::parse("[2001:db8:::1]").is_err());
+        assert!(Host::parse("[:::]").is_err());
+    }
 }
