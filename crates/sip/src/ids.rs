@@ -2,6 +2,11 @@
 //! never collide across the life of a platform (RFC 3261 §19.3 asks for at
 //! least 32 bits of randomness; these carry 64 or more).
 
+/// 64 random bits, for keys and secrets the caller derives itself.
+pub fn random_u64() -> u64 {
+    rand::random::<u64>()
+}
+
 /// A From/To tag.
 pub fn new_tag() -> String {
     format!("{:016x}", rand::random::<u64>())

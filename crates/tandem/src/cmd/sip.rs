@@ -6,11 +6,17 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
+mod serve;
+
 #[derive(Subcommand)]
 pub enum SipCommand {
     /// Parse a SIP message (from a file, or - for standard input) and print
     /// what tandem reads from it, or the 400 it would answer with.
     Check(CheckArgs),
+    /// Run a SIP endpoint on the given transports: answers OPTIONS, checks
+    /// digest credentials, answers calls (signalling only) and keeps their
+    /// dialogs. For interop checks with phones, trunks and SIPp.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Args)]
@@ -26,6 +32,14 @@ pub struct CheckArgs {
 pub fn run(cmd: SipCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         SipCommand::Check(args) => check(&args),
+        SipCommand::Serve(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the runtime")?;
+            rt.block_on(serve::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
