@@ -19,7 +19,8 @@ use clap::Args;
 use sip::auth::{Algorithm, AuthError, Credentials, DigestServer};
 use sip::dialog::{Dialog, DialogId};
 use sip::sdp::{
-    Capabilities, Direction, LocalCodec, LocalEndpoint, OfferBuilder, SessionDescription,
+    Capabilities, CodecOrder, Direction, LocalCodec, LocalEndpoint, OfferBuilder,
+    SessionDescription,
 };
 use sip::transaction::{Event, Peer, TxId};
 use sip::uas::{UasPolicy, check_request};
@@ -457,6 +458,8 @@ fn session_answer(req: &Message) -> Result<SessionDescription, u16> {
     let offer = SessionDescription::parse(text).map_err(|e| e.sip_status())?;
     let mut caps = Capabilities::audio(codecs());
     caps.direction = Direction::Inactive;
+    // The caller's preference wins: it knows its network.
+    caps.order = CodecOrder::Offerer;
     let local = LocalEndpoint::new(addr, vec![9; offer.media.len()]);
     sip::sdp::answer(&offer, &caps, &local).map_err(|e| e.sip_status())
 }
