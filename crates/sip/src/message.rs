@@ -150,6 +150,9 @@ impl Message {
     /// the response creates state (`set_to_tag`).
     pub fn response_to(req: &Message, code: u16, reason: Option<&str>) -> Message {
         let mut resp = Message::response(code, reason);
+        // Share the request's bytes: the echoed headers are spans into them,
+        // so answering a request copies no header text.
+        resp.buf = req.buf.clone();
         for e in &req.headers {
             if matches!(
                 e.name,
@@ -163,7 +166,7 @@ impl Message {
                 resp.headers.push(Entry {
                     name: e.name,
                     raw_name: None,
-                    value: Text::Owned(req.text(&e.value).into()),
+                    value: e.value.clone(),
                 });
             }
         }
