@@ -70,6 +70,21 @@ pub struct Hello {
     pub snapshots: Vec<Snapshot>,
 }
 
+impl Hello {
+    /// A Hello at this build's protocol version, carrying nothing yet.
+    pub fn new(node_id: NodeId, role: Role, capacity: Capacity) -> Self {
+        Self {
+            node_id,
+            role,
+            protocol_version: ProtocolVersion::CURRENT,
+            capacity,
+            media_addrs: Vec::new(),
+            ranges: Vec::new(),
+            snapshots: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heartbeat {
     pub seq: u64,

@@ -18,15 +18,17 @@ use crate::wire::write_message;
 /// The node's answers to the brain. Called on the control task: keep each
 /// call short (hand work to the media workers, don't wait for them).
 pub trait NodeHandler: Send {
-    /// The Hello for a new connection, with everything the node carries now.
+    /// The Hello for a new connection, with everything the node carries now
+    /// (start from [`Hello::new`], which sets the protocol version).
     fn hello(&mut self) -> Hello;
     fn load(&mut self) -> Load;
     fn handle(&mut self, request: RequestBody) -> Result<ReplyBody, ErrorBody>;
 }
 
 /// Keeps the node connected to the brain at `brain` until `events` is
-/// closed (the node is shutting down). Events are read only while the brain
-/// is there, so the channel's bound decides how many wait out a failover.
+/// closed (the node is shutting down; noticed within one reconnect delay
+/// while the brain is away). Events are read only while the brain is there,
+/// so the channel's bound decides how many wait out a failover.
 pub async fn run<H: NodeHandler>(
     brain: SocketAddr,
     config: NodeConfig,
@@ -69,6 +71,9 @@ pub async fn run<H: NodeHandler>(
         }
 
         let ready = session.state() == NodeState::Ready;
+        if !ready && events.is_closed() {
+            return;
+        }
         let deadline = tokio::time::Instant::from_std(session.poll_timeout());
         let read = async {
             match stream.as_mut() {
