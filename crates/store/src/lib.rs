@@ -43,6 +43,13 @@
 //! A tenant is only removed once it has no subscribers and no numbers
 //! ([`Error::Conflict`] otherwise); removing a subscriber removes its bindings.
 //! CDRs are never removed by the store.
+//!
+//! # Tests
+//!
+//! Every integration test runs its body on a fresh SQLite file, and again on
+//! a fresh PostgreSQL database when `TANDEM_TEST_PG_URL` names a server it
+//! may create databases on. `crates/store/tests/pg.sh` starts a throwaway
+//! PostgreSQL, sets that variable and runs `cargo test -p store`.
 
 mod bindings;
 mod cdrs;
