@@ -10,19 +10,28 @@
 //!   RFC 8285 header-extension elements.
 //! - [`rtcp`]: compound RTCP (RFC 3550 §6, §A.2) views and SR/RR/SDES/BYE
 //!   writers; RFC 4585 feedback as opaque; RFC 5761 demultiplexing.
+//! - [`event`]: RFC 4733 telephone-event payloads and a digit tracker.
+//! - [`stats`]: per-source receive statistics (RFC 3550 §A.1, §A.3, §A.8).
+//! - [`quality`]: a simplified ITU-T G.107 E-model MOS estimate.
 
+pub mod event;
 pub mod packet;
+pub mod quality;
 pub mod rtcp;
+pub mod stats;
 
+pub use event::{DigitEvent, DigitEvents, EventError, EventTracker, Key, TelephoneEvent};
 pub use packet::{
     ExtElement, ExtElements, ExtensionKind, HeaderExtension, RtpError, RtpHeader, RtpHeaderMut,
     RtpPacket,
 };
+pub use quality::{CodecImpairment, mos, mos_from_r, r_factor};
 pub use rtcp::{
     Feedback, ReportBlock, RtcpCompound, RtcpError, RtcpPacket, RtcpPackets, SenderInfo, is_rtcp,
     ntp_from_unix, ntp_middle, round_trip_time, write_bye, write_receiver_report, write_sdes_cname,
     write_sender_report,
 };
+pub use stats::{ReceiverStats, SeqOutcome};
 
 /// Why a writer could not produce its packet. These are caller mistakes (a
 /// buffer too small, a list too long for its count field), not bad input.
