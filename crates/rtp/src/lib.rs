@@ -13,10 +13,12 @@
 //! - [`event`]: RFC 4733 telephone-event payloads and a digit tracker.
 //! - [`stats`]: per-source receive statistics (RFC 3550 §A.1, §A.3, §A.8).
 //! - [`quality`]: a simplified ITU-T G.107 E-model MOS estimate.
+//! - [`rewrite`]: sequence/timestamp/SSRC continuity across source switches.
 
 pub mod event;
 pub mod packet;
 pub mod quality;
+pub mod rewrite;
 pub mod rtcp;
 pub mod stats;
 
@@ -26,6 +28,7 @@ pub use packet::{
     RtpPacket,
 };
 pub use quality::{CodecImpairment, mos, mos_from_r, r_factor};
+pub use rewrite::{Mapped, Rewriter, RewriterState};
 pub use rtcp::{
     Feedback, ReportBlock, RtcpCompound, RtcpError, RtcpPacket, RtcpPackets, SenderInfo, is_rtcp,
     ntp_from_unix, ntp_middle, round_trip_time, write_bye, write_receiver_report, write_sdes_cname,
