@@ -199,8 +199,9 @@ struct Current {
 #[derive(Debug, Clone, Default)]
 pub struct EventTracker {
     current: Option<Current>,
-    /// Segment timestamp of the last closed event, to drop its stragglers.
-    last_done: Option<u32>,
+    /// Segment timestamp and code of the last closed event, to drop its
+    /// stragglers.
+    last_done: Option<(u32, u8)>,
 }
 
 /// Serial-number "a is before b" for 32-bit RTP timestamps.
@@ -217,15 +218,16 @@ impl EventTracker {
     pub fn on_packet(&mut self, timestamp: u32, ev: TelephoneEvent) -> DigitEvents {
         let mut out = DigitEvents::default();
         // Stragglers of an event already reported (retransmitted ends,
-        // late updates) carry its timestamp or an older one.
-        if self
-            .last_done
-            .is_some_and(|done| timestamp == done || before(timestamp, done))
-        {
+        // late updates) carry its timestamp or an older one. A different
+        // code on the same timestamp is a new key from a sender that does
+        // not advance the timestamp between events.
+        if self.last_done.is_some_and(|(ts, code)| {
+            (timestamp == ts && ev.event == code) || before(timestamp, ts)
+        }) {
             return out;
         }
         match self.current {
-            Some(ref mut cur) if cur.segment == timestamp => {
+            Some(ref mut cur) if cur.segment == timestamp && cur.code == ev.event => {
                 cur.seg_duration = cur.seg_duration.max(ev.duration);
                 cur.volume = ev.volume;
             }
@@ -271,7 +273,7 @@ impl EventTracker {
 
     fn close(&mut self, ended: bool) -> Option<DigitEvent> {
         let cur = self.current.take()?;
-        self.last_done = Some(cur.segment);
+        self.last_done = Some((cur.segment, cur.code));
         Some(DigitEvent {
             key: Key::from_event(cur.code)?,
             timestamp: cur.start,
@@ -455,6 +457,10 @@ mod tests {
         );
         let keys: Vec<_> = got.iter().map(|d| (d.key, d.duration)).collect();
         assert_eq!(keys, [(Key::Digit3, 640), (Key::Digit4, 320)]);
+        // With the end lost, the longest update still sets the duration.
+        let mut t = EventTracker::new();
+        run(&mut t, &[(10, ev(6, false, 480)), (10, ev(6, false, 320))]);
+        assert_eq!(t.finish().map(|d| d.duration), Some(480));
     }
 
     #[test]
@@ -476,6 +482,24 @@ mod tests {
         assert_eq!(got[0].key, Key::A);
         assert_eq!(got[0].timestamp, start);
         assert_eq!(got[0].duration, 0xffff + 8160);
+    }
+
+    #[test]
+    fn same_timestamp_new_key_is_a_new_event() {
+        let mut t = EventTracker::new();
+        let got = run(
+            &mut t,
+            &[
+                (3200, ev(1, false, 160)),
+                (3200, ev(1, true, 320)),
+                (3200, ev(1, true, 320)),
+                (3200, ev(2, false, 160)),
+                (3200, ev(2, true, 320)),
+                (3200, ev(2, true, 320)),
+            ],
+        );
+        let keys: Vec<_> = got.iter().map(|d| d.key).collect();
+        assert_eq!(keys, [Key::Digit1, Key::Digit2]);
     }
 
     #[test]
