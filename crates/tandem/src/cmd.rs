@@ -1,3 +1,4 @@
 //! Subcommands.
 
+pub mod admin;
 pub mod sip;

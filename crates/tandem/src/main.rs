@@ -13,6 +13,9 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+
+    #[command(flatten)]
+    store: cmd::admin::StoreArgs,
 }
 
 #[derive(Subcommand)]
@@ -20,6 +23,15 @@ enum Command {
     /// SIP tools: check a message, run a SIP responder.
     #[command(subcommand)]
     Sip(cmd::sip::SipCommand),
+    /// Tenants: the operators (MVNOs) hosted on this platform, told apart by SIP domain.
+    #[command(subcommand)]
+    Tenant(cmd::admin::TenantCommand),
+    /// Subscribers: a tenant's users, with SIP credentials and numbers.
+    #[command(subcommand)]
+    Subscriber(cmd::admin::SubscriberCommand),
+    /// Call detail records.
+    #[command(subcommand)]
+    Cdr(cmd::admin::CdrCommand),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +45,9 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Sip(c) => cmd::sip::run(c),
+        Command::Tenant(c) => cmd::admin::tenant(c, &cli.store),
+        Command::Subscriber(c) => cmd::admin::subscriber(c, &cli.store),
+        Command::Cdr(c) => cmd::admin::cdr(c, &cli.store),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,280 @@
+//! Provisioning and records: `tandem tenant ...`, `tandem subscriber ...`,
+//! `tandem cdr ...`. They work on the same store as a running `tandem up`
+//! (SQLite in WAL mode takes a second writer).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use store::{CdrFilter, NewSubscriber, Store};
+
+/// Where the store is.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// The data directory; the store is `DIR/tandem.db`.
+    #[arg(
+        long,
+        global = true,
+        default_value = "tandem-data",
+        env = "TANDEM_DATA_DIR"
+    )]
+    pub data_dir: PathBuf,
+    /// A store URL instead (`postgres://...` or `sqlite://...`).
+    #[arg(long, global = true, env = "TANDEM_STORE")]
+    pub store: Option<String>,
+}
+
+impl StoreArgs {
+    pub async fn open(&self) -> anyhow::Result<Store> {
+        match &self.store {
+            Some(url) => Store::open(url)
+                .await
+                .with_context(|| format!("opening store {url}")),
+            None => Store::open_in_dir(&self.data_dir)
+                .await
+                .with_context(|| format!("opening the store in {}", self.data_dir.display())),
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TenantCommand {
+    /// Add a tenant; its subscribers register and call within DOMAIN (a
+    /// host name, or this box's IP address on a one-tenant box).
+    Add {
+        name: String,
+        #[arg(long)]
+        domain: String,
+    },
+    /// List tenants.
+    List,
+    /// Remove a tenant that has no subscribers or numbers left. Its CDRs stay.
+    Remove { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SubscriberCommand {
+    /// Add a subscriber to a tenant. Only digests of the password are stored.
+    Add {
+        tenant: String,
+        user: String,
+        #[arg(long)]
+        password: String,
+        /// A number the subscriber can also be called at.
+        #[arg(long)]
+        number: Option<String>,
+        /// The display name.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// List a tenant's subscribers.
+    List { tenant: String },
+    /// Remove a subscriber and its registrations.
+    Remove { tenant: String, user: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CdrCommand {
+    /// List call records, newest first.
+    List {
+        /// Only this tenant's.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+async fn tenant_named(store: &Store, name: &str) -> anyhow::Result<store::Tenant> {
+    match store.tenant_by_name(name).await? {
+        Some(t) => Ok(t),
+        None => bail!("no tenant named {name:?}"),
+    }
+}
+
+pub fn tenant(cmd: TenantCommand, at: &StoreArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = at.open().await?;
+        match cmd {
+            TenantCommand::Add { name, domain } => {
+                let t = store.add_tenant(&name, &domain).await?;
+                println!("added tenant {} (domain {})", t.name, t.domain);
+            }
+            TenantCommand::List => {
+                println!("{:<24} {:<32} {:>5}", "NAME", "DOMAIN", "ID");
+                for t in store.list_tenants().await? {
+                    println!("{:<24} {:<32} {:>5}", t.name, t.domain, t.id.0);
+                }
+            }
+            TenantCommand::Remove { name } => {
+                let t = tenant_named(&store, &name).await?;
+                store.remove_tenant(t.id).await?;
+                println!("removed tenant {name}");
+            }
+        }
+        store.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn subscriber(cmd: SubscriberCommand, at: &StoreArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = at.open().await?;
+        match cmd {
+            SubscriberCommand::Add {
+                tenant,
+                user,
+                password,
+                number,
+                display_name,
+            } => {
+                let t = tenant_named(&store, &tenant).await?;
+                let s = store
+                    .add_subscriber(&NewSubscriber {
+                        tenant_id: t.id,
+                        username: &user,
+                        password: &password,
+                        number: number.as_deref(),
+                        display_name: display_name.as_deref(),
+                        enabled: true,
+                    })
+                    .await?;
+                println!(
+                    "added subscriber {}@{}{}",
+                    s.username,
+                    t.domain,
+                    s.number
+                        .map(|n| format!(" (number {n})"))
+                        .unwrap_or_default()
+                );
+            }
+            SubscriberCommand::List { tenant } => {
+                let t = tenant_named(&store, &tenant).await?;
+                println!(
+                    "{:<24} {:<16} {:<24} {:<7}",
+                    "USER", "NUMBER", "DISPLAY NAME", "ENABLED"
+                );
+                for s in store.list_subscribers(t.id).await? {
+                    println!(
+                        "{:<24} {:<16} {:<24} {:<7}",
+                        s.username,
+                        s.number.as_deref().unwrap_or("-"),
+                        s.display_name.as_deref().unwrap_or("-"),
+                        if s.enabled { "yes" } else { "no" }
+                    );
+                }
+            }
+            SubscriberCommand::Remove { tenant, user } => {
+                let t = tenant_named(&store, &tenant).await?;
+                let Some(s) = store.find_subscriber(&t.domain, &user).await? else {
+                    bail!("no subscriber {user:?} in tenant {tenant:?}");
+                };
+                store.remove_subscriber(s.id).await?;
+                println!("removed subscriber {user}@{}", t.domain);
+            }
+        }
+        store.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+pub fn cdr(cmd: CdrCommand, at: &StoreArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = at.open().await?;
+        match cmd {
+            CdrCommand::List { tenant, limit } => {
+                let tenant_id = match tenant {
+                    Some(name) => Some(tenant_named(&store, &name).await?.id),
+                    None => None,
+                };
+                let cdrs = store
+                    .list_cdrs(&CdrFilter {
+                        tenant: tenant_id,
+                        limit,
+                        ..CdrFilter::default()
+                    })
+                    .await?;
+                println!(
+                    "{:<19} {:<12} {:<20} {:<20} {:>8} {:<10} {:>4} {:>9} {:>9}",
+                    "START (UTC)",
+                    "TENANT",
+                    "CALLER",
+                    "CALLEE",
+                    "SECONDS",
+                    "RESULT",
+                    "CODE",
+                    "A PKTS/LOST",
+                    "B PKTS/LOST"
+                );
+                for c in cdrs {
+                    let leg = |l: &Option<store::LegStats>| {
+                        l.as_ref().map_or_else(
+                            || "-".to_string(),
+                            |l| format!("{}/{}", l.packets_received, l.packets_lost),
+                        )
+                    };
+                    println!(
+                        "{:<19} {:<12} {:<20} {:<20} {:>8.1} {:<10} {:>4} {:>9} {:>9}",
+                        time(c.start_at),
+                        c.tenant_name,
+                        c.caller,
+                        c.callee,
+                        c.duration_ms as f64 / 1000.0,
+                        c.disposition.as_str(),
+                        c.sip_code,
+                        leg(&c.leg_a),
+                        leg(&c.leg_b)
+                    );
+                }
+            }
+        }
+        store.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(time(0), "1970-01-01 00:00:00");
+        assert_eq!(time(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(time(1_795_322_826_177), "2026-11-22 04:47:06");
+    }
+}
