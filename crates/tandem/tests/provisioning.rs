@@ -137,7 +137,7 @@ fn cdr_list_shows_what_the_store_holds() {
                 disposition: store::Disposition::Answered,
                 sip_code: 200,
                 hangup_side: store::HangupSide::Callee,
-                leg_a: Some(leg.clone()),
+                leg_a: Some(leg),
                 leg_b: Some(leg),
             })
             .await
