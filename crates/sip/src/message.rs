@@ -547,7 +547,8 @@ impl Message {
                     }
                     + 10
             }
-            StartLine::Response(s) => 13 + self.bytes_of(&s.reason).len(),
+            // "SIP/2.0 " + three digits + SP + reason + CRLF.
+            StartLine::Response(s) => 14 + self.bytes_of(&s.reason).len(),
         };
         let headers: usize = self
             .headers
@@ -664,6 +665,15 @@ Content-Length: 0\r\n\r\n";
         // Serializing is idempotent: a forwarded message forwards again unchanged.
         let again = parse_datagram(out.clone().into_bytes()).expect("reparse");
         assert_eq!(String::from_utf8(again.to_bytes()).expect("utf8"), out);
+    }
+
+    #[test]
+    fn encoded_len_is_exact_for_responses() {
+        // Found by fuzzing: the status line was counted one byte short.
+        let mut resp = Message::response_to(&invite(), 486, None);
+        assert_eq!(resp.encoded_len(), resp.to_bytes().len());
+        resp = Message::response(200, Some(""));
+        assert_eq!(resp.encoded_len(), resp.to_bytes().len());
     }
 
     #[test]
