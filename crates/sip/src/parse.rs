@@ -89,6 +89,10 @@ impl ParseError {
             .collect();
         let mut resp = Message::response_to(req, self.status, Some(&reason));
         resp.set_to_tag(&crate::ids::new_tag());
+        // A response echoing a Via, From, To, Call-ID or CSeq we could not
+        // parse would itself be malformed (and a bad Via leaves nowhere to
+        // send it): drop the request instead.
+        validate(&resp).ok()?;
         Some(resp)
     }
 }
@@ -641,6 +645,19 @@ Content-Length: 4\r\n\r\nv=0\n";
         let e = err("INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n");
         assert_eq!(e.reason, "Missing From header");
         assert!(e.response().is_none(), "no From/To/CSeq to echo");
+    }
+
+    #[test]
+    fn no_response_that_would_itself_be_malformed() {
+        // Found by fuzzing: a 400 echoing an unparsable From did not parse.
+        let e = err(&BASE.replace("From: Alice", "From: \"Alice"));
+        assert!(e.reason.starts_with("Malformed From header"));
+        assert!(e.response().is_none());
+        // A bad header the response does not echo still gets its 400.
+        let e = err(&BASE.replace("Contact: <sip:alice@pc33", "Contact: <sip:alice@pc33 x"));
+        assert!(e.reason.starts_with("Malformed Contact header"), "{}", e.reason);
+        let resp = e.response().expect("a 400 can be sent");
+        parse_datagram(resp.to_bytes()).expect("the 400 parses");
     }
 
     #[test]
