@@ -44,7 +44,11 @@ Content-Type: application/sdp\r\n";
 fn benches(c: &mut Criterion) {
     let input = invite();
     let parsed = sip::parse_datagram(input.clone()).expect("the bench INVITE parses");
-    assert_eq!(parsed.to_bytes(), input.as_ref(), "serialization is byte-exact");
+    assert_eq!(
+        parsed.to_bytes(),
+        input.as_ref(),
+        "serialization is byte-exact"
+    );
 
     let mut g = c.benchmark_group("invite");
     g.throughput(Throughput::Bytes(input.len() as u64));
@@ -84,7 +88,15 @@ fn benches(c: &mut Criterion) {
             let from_tag = m.from_tag().map_or(0, str::len);
             let to_tag = m.to_tag().map_or(0, str::len);
             let mf = m.max_forwards();
-            black_box((branch, cseq, call_id, from_tag, to_tag, mf, m.header(HeaderName::Via)));
+            black_box((
+                branch,
+                cseq,
+                call_id,
+                from_tag,
+                to_tag,
+                mf,
+                m.header(HeaderName::Via),
+            ));
         })
     });
     g.finish();
