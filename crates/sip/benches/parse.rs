@@ -1,5 +1,6 @@
-//! Parse and serialize cost of a typical INVITE with SDP, as a softphone
-//! sends it through one proxy (two Vias, a Record-Route).
+//! Parse and serialize cost of a typical INVITE with SDP (962 bytes, 240 of
+//! them SDP), as a softphone sends it through one proxy (two Vias, a
+//! Record-Route).
 //!
 //! Run: `cargo bench -p sip --bench parse -- --warm-up-time 1 --measurement-time 5`
 
@@ -32,9 +33,9 @@ From: \"Alice Liddell\" <sip:alice@atlanta.example.com>;tag=9fxced76sl\r\n\
 To: Bob <sip:bob@biloxi.example.com>\r\n\
 Call-ID: 3848276298220188511@atlanta.example.com\r\n\
 CSeq: 31862 INVITE\r\n\
-Contact: <sip:alice@192.0.2.101:5060;transport=udp>;+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>\"\r\n\
-Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY, MESSAGE\r\n\
-Supported: replaces, timer, outbound, path\r\n\
+Contact: \"Alice Liddell\" <sip:alice@192.0.2.101:5060;transport=udp>;expires=3600\r\n\
+Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY\r\n\
+Supported: replaces, timer\r\n\
 User-Agent: Softphone/5.2.1 (Linux)\r\n\
 Content-Type: application/sdp\r\n";
     let text = format!("{head}Content-Length: {}\r\n\r\n{SDP}", SDP.len());
