@@ -9,7 +9,10 @@ use sip::{Message, ParseError};
 
 fuzz_target!(|data: &[u8]| {
     check(sip::parse_datagram(data.to_vec()), sip::parse_datagram);
-    check(sip::parse_stream_frame(data.to_vec()), sip::parse_stream_frame);
+    check(
+        sip::parse_stream_frame(data.to_vec()),
+        sip::parse_stream_frame,
+    );
 });
 
 fn check(parsed: Result<Message, ParseError>, reparse: fn(Vec<u8>) -> Result<Message, ParseError>) {

@@ -655,7 +655,11 @@ Content-Length: 4\r\n\r\nv=0\n";
         assert!(e.response().is_none());
         // A bad header the response does not echo still gets its 400.
         let e = err(&BASE.replace("Contact: <sip:alice@pc33", "Contact: <sip:alice@pc33 x"));
-        assert!(e.reason.starts_with("Malformed Contact header"), "{}", e.reason);
+        assert!(
+            e.reason.starts_with("Malformed Contact header"),
+            "{}",
+            e.reason
+        );
         let resp = e.response().expect("a 400 can be sent");
         parse_datagram(resp.to_bytes()).expect("the 400 parses");
     }
