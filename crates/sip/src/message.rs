@@ -449,7 +449,11 @@ impl Message {
         if NameAddr::parse(current).is_ok_and(|n| n.tag().is_some()) {
             return;
         }
-        let value = format!("{current};tag={tag}");
+        // A value ending in ';' (accepted as an empty parameter list) takes
+        // the tag without a second ';', which would not parse.
+        let current = current.trim_end_matches([' ', '\t']);
+        let sep = if current.ends_with(';') { "" } else { ";" };
+        let value = format!("{current}{sep}tag={tag}");
         self.headers[i].value = Text::Owned(value.into());
     }
 
@@ -665,6 +669,19 @@ Content-Length: 0\r\n\r\n";
         // Serializing is idempotent: a forwarded message forwards again unchanged.
         let again = parse_datagram(out.clone().into_bytes()).expect("reparse");
         assert_eq!(String::from_utf8(again.to_bytes()).expect("utf8"), out);
+    }
+
+    #[test]
+    fn to_tag_after_a_trailing_semicolon() {
+        // Found by fuzzing: `To: <sip:b@x>;` parses, but the tag was
+        // appended as `;;tag=`, which does not.
+        let text = INVITE.replace("To: Bob <sip:bob@biloxi.example.com>", "To: <sip:b@x>;");
+        let req = parse_datagram(text.into_bytes()).expect("parse");
+        let mut resp = Message::response_to(&req, 180, None);
+        resp.set_to_tag("b0b");
+        assert_eq!(resp.header(HeaderName::To), Some("<sip:b@x>;tag=b0b"));
+        let again = parse_datagram(resp.to_bytes()).expect("reparse");
+        assert_eq!(again.to_tag(), Some("b0b"));
     }
 
     #[test]
