@@ -19,6 +19,7 @@ fn check(parsed: Result<Message, ParseError>, reparse: fn(Vec<u8>) -> Result<Mes
     match parsed {
         Ok(m) => {
             touch(&m);
+            answer_and_stamp(&m);
             let first = m.to_bytes();
             assert_eq!(first.len(), m.encoded_len(), "encoded_len is exact");
             let again = match reparse(first.clone()) {
@@ -49,6 +50,32 @@ fn check(parsed: Result<Message, ParseError>, reparse: fn(Vec<u8>) -> Result<Mes
                 }
             }
         }
+    }
+}
+
+/// What a proxy or UAS does with an accepted request must yield messages
+/// that parse: a response echoing its headers, and the request with its top
+/// Via stamped with the source address.
+fn answer_and_stamp(m: &Message) {
+    if m.is_request() {
+        let mut resp = Message::response_to(m, 180, None);
+        resp.set_to_tag("fz1");
+        let bytes = resp.to_bytes();
+        if let Err(e) = sip::parse_datagram(bytes.clone()) {
+            panic!(
+                "response_to output does not parse: {e}\n{}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+    }
+    let mut stamped = m.clone();
+    stamped.stamp_received("[2001:db8::7]:5070".parse().expect("address"));
+    let bytes = stamped.to_bytes();
+    if let Err(e) = sip::parse_datagram(bytes.clone()) {
+        panic!(
+            "stamped message does not parse: {e}\n{}",
+            String::from_utf8_lossy(&bytes)
+        );
     }
 }
 

@@ -11,6 +11,16 @@ type Parser = fn(Vec<u8>) -> Result<Message, ParseError>;
 fn check(name: &str, parsed: Result<Message, ParseError>, reparse: Parser) -> bool {
     match parsed {
         Ok(m) => {
+            if m.is_request() {
+                let mut resp = Message::response_to(&m, 180, None);
+                resp.set_to_tag("t1");
+                sip::parse_datagram(resp.to_bytes())
+                    .unwrap_or_else(|e| panic!("{name}: response_to output does not parse: {e}"));
+            }
+            let mut stamped = m.clone();
+            stamped.stamp_received("[2001:db8::7]:5070".parse().expect("address"));
+            sip::parse_datagram(stamped.to_bytes())
+                .unwrap_or_else(|e| panic!("{name}: stamped message does not parse: {e}"));
             let first = m.to_bytes();
             assert_eq!(first.len(), m.encoded_len(), "{name}: encoded_len");
             let again = reparse(first.clone())
