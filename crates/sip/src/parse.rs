@@ -317,12 +317,11 @@ fn unfold(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut pending_space = false;
     for line in raw.split('\n') {
-        let line = line.trim_end_matches(['\r', ' ', '\t']);
-        let trimmed = if out.is_empty() {
-            line
-        } else {
-            line.trim_start_matches([' ', '\t'])
-        };
+        // Trim every piece, the first kept one too: it may come from a
+        // continuation line when the first line held only stray CRs.
+        let trimmed = line
+            .trim_end_matches(['\r', ' ', '\t'])
+            .trim_start_matches([' ', '\t']);
         if trimmed.is_empty() {
             continue;
         }
@@ -548,6 +547,22 @@ Content-Length: 4\r\n\r\nv=0\n";
         );
         assert_eq!(m.call_id(), Some("a84b4c76e66710"));
         assert_eq!(m.to_header().expect("to").display.as_deref(), Some("Bob"));
+    }
+
+    #[test]
+    fn unfolded_value_never_starts_with_white_space() {
+        // Found by fuzzing: a first line of stray CRs was dropped but the
+        // continuation's leading space kept, so `To:  <…>` re-parsed (and
+        // re-serialized) differently.
+        let text = BASE.replace("To: Bob", "To: \r\r\r\n  Bob");
+        let m = parse_datagram(text.into_bytes()).expect("parse");
+        assert_eq!(
+            m.header(HeaderName::To),
+            Some("Bob <sip:bob@biloxi.example.com>")
+        );
+        let first = m.to_bytes();
+        let again = parse_datagram(first.clone()).expect("reparse");
+        assert_eq!(again.to_bytes(), first);
     }
 
     #[test]
