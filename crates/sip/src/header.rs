@@ -181,19 +181,62 @@ const TABLE: &[(HeaderName, &str, &str, Option<u8>)] = &[
     ),
 ];
 
+/// For each letter, the range of `TABLE` holding the long names starting
+/// with it, so classifying a name compares it with a few entries, not all.
+const BY_FIRST_LETTER: [(u8, u8); 26] = {
+    let mut idx = [(0u8, 0u8); 26];
+    let mut i = 0;
+    while i < TABLE.len() {
+        let letter = (TABLE[i].1.as_bytes()[0] - b'a') as usize;
+        if idx[letter].1 == 0 {
+            idx[letter].0 = i as u8;
+        }
+        idx[letter].1 = i as u8 + 1;
+        i += 1;
+    }
+    idx
+};
+
+/// Compact form letter -> name.
+const BY_COMPACT: [HeaderName; 26] = {
+    let mut idx = [HeaderName::Other; 26];
+    let mut i = 0;
+    while i < TABLE.len() {
+        if let Some(c) = TABLE[i].3 {
+            idx[(c - b'a') as usize] = TABLE[i].0;
+        }
+        i += 1;
+    }
+    idx
+};
+
+/// Canonical spelling by `HeaderName as usize` ("" for `Other`).
+const CANONICAL: [&str; HeaderName::Other as usize + 1] = {
+    let mut idx = [""; HeaderName::Other as usize + 1];
+    let mut i = 0;
+    while i < TABLE.len() {
+        idx[TABLE[i].0 as usize] = TABLE[i].2;
+        i += 1;
+    }
+    idx
+};
+
 impl HeaderName {
     /// Classifies a header name as it appeared on the wire (case-insensitive,
     /// compact forms included).
     pub fn from_wire(name: &[u8]) -> HeaderName {
-        if let [c] = name {
-            let c = c.to_ascii_lowercase();
-            return TABLE
-                .iter()
-                .find(|e| e.3 == Some(c))
-                .map_or(HeaderName::Other, |e| e.0);
+        let Some(first) = name.first() else {
+            return HeaderName::Other;
+        };
+        let letter = first.to_ascii_lowercase().wrapping_sub(b'a');
+        if letter >= 26 {
+            return HeaderName::Other;
         }
-        // Common names first: these decide the parse cost of a typical INVITE.
-        TABLE
+        if name.len() == 1 {
+            return BY_COMPACT[letter as usize];
+        }
+        let (from, to) = BY_FIRST_LETTER[letter as usize];
+        TABLE[from as usize..to as usize]
             .iter()
             .find(|e| e.1.len() == name.len() && e.1.as_bytes().eq_ignore_ascii_case(name))
             .map_or(HeaderName::Other, |e| e.0)
@@ -202,7 +245,7 @@ impl HeaderName {
     /// The canonical spelling used when tandem writes this header itself.
     /// `Other` has no spelling of its own; the message keeps the original.
     pub fn canonical(self) -> &'static str {
-        TABLE.iter().find(|e| e.0 == self).map_or("", |e| e.2)
+        CANONICAL[self as usize]
     }
 
     /// Headers that RFC 3261 allows only once per message.
@@ -254,7 +297,25 @@ mod tests {
     fn every_known_name_has_a_spelling() {
         for e in TABLE {
             assert_eq!(HeaderName::from_wire(e.2.as_bytes()), e.0);
+            assert_eq!(HeaderName::from_wire(e.1.to_uppercase().as_bytes()), e.0);
             assert_eq!(e.0.canonical(), e.2);
+            if let Some(c) = e.3 {
+                assert_eq!(HeaderName::from_wire(&[c]), e.0);
+            }
+        }
+        assert_eq!(HeaderName::Other.canonical(), "");
+    }
+
+    #[test]
+    fn table_is_grouped_by_first_letter() {
+        // BY_FIRST_LETTER holds one range per letter: the names sharing a
+        // first letter must be adjacent in TABLE.
+        for (i, e) in TABLE.iter().enumerate() {
+            let (from, to) = BY_FIRST_LETTER[usize::from(e.1.as_bytes()[0] - b'a')];
+            assert!((from as usize..to as usize).contains(&i), "{}", e.1);
+        }
+        for name in [&b""[..], b"-", b"1x", b"\xff", b"Z", b"zz"] {
+            assert_eq!(HeaderName::from_wire(name), HeaderName::Other);
         }
     }
 }

@@ -153,7 +153,23 @@ impl Message {
         // Share the request's bytes: the echoed headers are spans into them,
         // so answering a request copies no header text.
         resp.buf = req.buf.clone();
+        let mut seen = [false; 4];
         for e in &req.headers {
+            // One each of the single-valued headers, even when the request
+            // (wrongly) carried two.
+            let single = match e.name {
+                HeaderName::From => Some(0),
+                HeaderName::To => Some(1),
+                HeaderName::CallId => Some(2),
+                HeaderName::CSeq => Some(3),
+                _ => None,
+            };
+            if let Some(i) = single {
+                if seen[i] {
+                    continue;
+                }
+                seen[i] = true;
+            }
             if matches!(
                 e.name,
                 HeaderName::Via
@@ -452,7 +468,11 @@ impl Message {
         if NameAddr::parse(current).is_ok_and(|n| n.tag().is_some()) {
             return;
         }
-        let value = format!("{current};tag={tag}");
+        // A value ending in ';' (accepted as an empty parameter list) takes
+        // the tag without a second ';', which would not parse.
+        let current = current.trim_end_matches([' ', '\t']);
+        let sep = if current.ends_with(';') { "" } else { ";" };
+        let value = format!("{current}{sep}tag={tag}");
         self.headers[i].value = Text::Owned(value.into());
     }
 
@@ -550,7 +570,8 @@ impl Message {
                     }
                     + 10
             }
-            StartLine::Response(s) => 13 + self.bytes_of(&s.reason).len(),
+            // "SIP/2.0 " + three digits + SP + reason + CRLF.
+            StartLine::Response(s) => 14 + self.bytes_of(&s.reason).len(),
         };
         let headers: usize = self
             .headers
@@ -667,6 +688,28 @@ Content-Length: 0\r\n\r\n";
         // Serializing is idempotent: a forwarded message forwards again unchanged.
         let again = parse_datagram(out.clone().into_bytes()).expect("reparse");
         assert_eq!(String::from_utf8(again.to_bytes()).expect("utf8"), out);
+    }
+
+    #[test]
+    fn to_tag_after_a_trailing_semicolon() {
+        // Found by fuzzing: `To: <sip:b@x>;` parses, but the tag was
+        // appended as `;;tag=`, which does not.
+        let text = INVITE.replace("To: Bob <sip:bob@biloxi.example.com>", "To: <sip:b@x>;");
+        let req = parse_datagram(text.into_bytes()).expect("parse");
+        let mut resp = Message::response_to(&req, 180, None);
+        resp.set_to_tag("b0b");
+        assert_eq!(resp.header(HeaderName::To), Some("<sip:b@x>;tag=b0b"));
+        let again = parse_datagram(resp.to_bytes()).expect("reparse");
+        assert_eq!(again.to_tag(), Some("b0b"));
+    }
+
+    #[test]
+    fn encoded_len_is_exact_for_responses() {
+        // Found by fuzzing: the status line was counted one byte short.
+        let mut resp = Message::response_to(&invite(), 486, None);
+        assert_eq!(resp.encoded_len(), resp.to_bytes().len());
+        resp = Message::response(200, Some(""));
+        assert_eq!(resp.encoded_len(), resp.to_bytes().len());
     }
 
     #[test]

@@ -89,6 +89,10 @@ impl ParseError {
             .collect();
         let mut resp = Message::response_to(req, self.status, Some(&reason));
         resp.set_to_tag(&crate::ids::new_tag());
+        // A broken Via, From, To, Call-ID or CSeq is echoed as it came (RFC
+        // 3261 §8.2.6.2): the client matches the 400 to its request by
+        // branch and CSeq, and RFC 4475 asks for the 400 all the same. It
+        // goes back to the source address, so a broken Via does not stop it.
         Some(resp)
     }
 }
@@ -325,12 +329,11 @@ fn unfold(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut pending_space = false;
     for line in raw.split('\n') {
-        let line = line.trim_end_matches(['\r', ' ', '\t']);
-        let trimmed = if out.is_empty() {
-            line
-        } else {
-            line.trim_start_matches([' ', '\t'])
-        };
+        // Trim every piece, the first kept one too: it may come from a
+        // continuation line when the first line held only stray CRs.
+        let trimmed = line
+            .trim_end_matches(['\r', ' ', '\t'])
+            .trim_start_matches([' ', '\t']);
         if trimmed.is_empty() {
             continue;
         }
@@ -451,6 +454,20 @@ fn parse_status_line(line: &str, s: usize) -> Result<StartLine, ParseError> {
 
 fn missing(name: HeaderName) -> String {
     format!("Missing {} header", name.canonical())
+}
+
+/// Whether a reason from [`validate`] concerns a header a response echoes
+/// verbatim: a 400 to such a request is malformed in the same place.
+pub fn is_echoed_header_fault(reason: &str) -> bool {
+    [
+        "Malformed From",
+        "Malformed To",
+        "Malformed Call-ID",
+        "Malformed CSeq",
+        "CSeq method",
+    ]
+    .iter()
+    .any(|p| reason.starts_with(p))
 }
 
 /// The checks without which a message cannot be matched to a transaction,
@@ -586,6 +603,22 @@ Content-Length: 4\r\n\r\nv=0\n";
     }
 
     #[test]
+    fn unfolded_value_never_starts_with_white_space() {
+        // Found by fuzzing: a first line of stray CRs was dropped but the
+        // continuation's leading space kept, so `To:  <…>` re-parsed (and
+        // re-serialized) differently.
+        let text = BASE.replace("To: Bob", "To: \r\r\r\n  Bob");
+        let m = parse_datagram(text.into_bytes()).expect("parse");
+        assert_eq!(
+            m.header(HeaderName::To),
+            Some("Bob <sip:bob@biloxi.example.com>")
+        );
+        let first = m.to_bytes();
+        let again = parse_datagram(first.clone()).expect("reparse");
+        assert_eq!(again.to_bytes(), first);
+    }
+
+    #[test]
     fn content_length_rules() {
         // Longer than the body: 400 on UDP.
         let e = err(&BASE.replace("Content-Length: 4", "Content-Length: 9999"));
@@ -680,6 +713,30 @@ Content-Length: 4\r\n\r\nv=0\n";
         let e = err("INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n");
         assert_eq!(e.reason, "Missing From header");
         assert!(e.response().is_none(), "no From/To/CSeq to echo");
+    }
+
+    #[test]
+    fn a_400_is_malformed_only_where_it_echoes() {
+        // Found by fuzzing: a 400 echoing an unparsable From does not parse.
+        // It is sent all the same (RFC 4475 §3.1.2.6): the client matches it
+        // by branch and CSeq, and its fault is the client's own.
+        let e = err(&BASE.replace("From: Alice", "From: \"Alice"));
+        assert!(e.reason.starts_with("Malformed From header"));
+        let resp = e.response().expect("answered");
+        let again = parse_datagram(resp.to_bytes()).expect_err("echoes the broken From");
+        assert!(is_echoed_header_fault(&again.reason), "{}", again.reason);
+        // An unreadable Via is echoed too; the 400 goes to the source.
+        let e = err(&BASE.replace("SIP/2.0/UDP pc33", "SIP/2.0/UDP"));
+        assert!(e.response().is_some());
+        // A bad header the response does not echo still gets its 400.
+        let e = err(&BASE.replace("Contact: <sip:alice@pc33", "Contact: <sip:alice@pc33 x"));
+        assert!(
+            e.reason.starts_with("Malformed Contact header"),
+            "{}",
+            e.reason
+        );
+        let resp = e.response().expect("a 400 can be sent");
+        parse_datagram(resp.to_bytes()).expect("the 400 parses");
     }
 
     #[test]

@@ -26,12 +26,24 @@ type Result<T> = std::result::Result<T, TypedError>;
 
 /// RFC 3261 `token` characters.
 pub fn is_token_char(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-        )
+    // A table: this runs for every byte of every header name and parameter.
+    TOKEN_CHARS[usize::from(b)]
 }
+
+const TOKEN_CHARS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+            );
+        b += 1;
+    }
+    t
+};
 
 pub fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_char)
@@ -42,7 +54,12 @@ fn is_wsp(b: u8) -> bool {
 }
 
 fn trim_wsp(s: &str) -> &str {
-    s.trim_matches(|c| c == ' ' || c == '\t')
+    // Byte-wise: `trim_matches` with a closure decodes chars, and this runs
+    // for every parameter, name and value.
+    let b = s.as_bytes();
+    let start = b.iter().position(|&c| !is_wsp(c)).unwrap_or(b.len());
+    let end = b.iter().rposition(|&c| !is_wsp(c)).map_or(start, |e| e + 1);
+    &s[start..end]
 }
 
 /// Length of the quoted string starting at `s[0] == '"'`, quotes included,
@@ -102,7 +119,19 @@ impl<'a> Iterator for ListIter<'a> {
             let b = self.rest.as_bytes();
             let mut i = 0;
             let mut in_angle = false;
+            // Jump from one delimiter that matters in the current state to the
+            // next (outside <>: quote, '<' or ','; inside: quote or '>').
             while i < b.len() {
+                let next = if in_angle {
+                    memchr::memchr2(b'"', b'>', &b[i..])
+                } else {
+                    memchr::memchr3(b'"', b'<', b',', &b[i..])
+                };
+                let Some(n) = next else {
+                    i = b.len();
+                    break;
+                };
+                i += n;
                 match b[i] {
                     b'"' => {
                         i += quoted_len(&b[i..]).unwrap_or(b.len() - i);
@@ -110,8 +139,7 @@ impl<'a> Iterator for ListIter<'a> {
                     }
                     b'<' => in_angle = true,
                     b'>' => in_angle = false,
-                    b',' if !in_angle => break,
-                    _ => {}
+                    _ => break,
                 }
                 i += 1;
             }
@@ -210,7 +238,8 @@ impl<'a> Params<'a> {
 }
 
 fn split_param(item: &str) -> Result<(&str, Option<&str>)> {
-    match item.find('=') {
+    // Items are short: a plain scan beats the setup of a memchr search.
+    match item.bytes().position(|b| b == b'=') {
         Some(eq) => {
             let name = trim_wsp(&item[..eq]);
             let value = trim_wsp(&item[eq + 1..]);
