@@ -29,6 +29,7 @@ async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
 }
 
 struct Brain {
+    auth: Authenticator,
     registrar: Registrar,
     metrics: Metrics,
     addr: SocketAddr,
@@ -77,7 +78,7 @@ async fn start(store: Store, config: RegistrarConfig, guard: GuardConfig) -> Bra
     let auth =
         Authenticator::new(store.clone(), endpoint.clone(), SECRET).with_metrics(metrics.clone());
     let registrar =
-        Registrar::new(store.clone(), endpoint, auth, config).with_metrics(metrics.clone());
+        Registrar::new(store.clone(), endpoint, auth.clone(), config).with_metrics(metrics.clone());
     let tenant = store
         .tenant_by_domain(DOMAIN)
         .await
@@ -103,6 +104,7 @@ async fn start(store: Store, config: RegistrarConfig, guard: GuardConfig) -> Bra
         }
     });
     Brain {
+        auth,
         registrar,
         metrics,
         addr,
@@ -739,6 +741,88 @@ async fn metrics_count_what_happened() {
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn proxy_checks_use_407_and_proxy_authorization() {
+    bounded(async {
+        let (b, _dir) = brain().await;
+        let from = sip::transaction::Peer::new(
+            sip::transaction::TransportKind::Udp,
+            "127.0.0.1:40000".parse().expect("addr"),
+        );
+        let invite = |auth: Option<String>| {
+            let mut text = format!(
+                "INVITE sip:bob@{DOMAIN} SIP/2.0\r\n\
+                 Via: SIP/2.0/UDP 127.0.0.1:40000;branch={}\r\n\
+                 Max-Forwards: 70\r\nFrom: <sip:alice@{DOMAIN}>;tag=a\r\n\
+                 To: <sip:bob@{DOMAIN}>\r\nCall-ID: inv@test\r\nCSeq: 1 INVITE\r\n",
+                sip::ids::new_branch()
+            );
+            if let Some(a) = auth {
+                text.push_str(&format!("Proxy-Authorization: {a}\r\n"));
+            }
+            text.push_str("Content-Length: 0\r\n\r\n");
+            sip::parse_datagram(text.into_bytes()).expect("parse")
+        };
+        let resp = match b.auth.check(&invite(None), from, &b.tenant, true).await {
+            brain::auth::AuthOutcome::Respond(r) => r,
+            other => panic!("expected a challenge: {other:?}"),
+        };
+        assert_eq!(resp.status(), Some(407));
+        let challenges: Vec<Challenge> = resp
+            .header_lines(HeaderName::ProxyAuthenticate)
+            .map(|v| Challenge::parse(v).expect("challenge"))
+            .collect();
+        assert_eq!(challenges.len(), 2);
+        assert_eq!(challenges[1].algorithm(), Algorithm::Md5);
+        let uri = format!("sip:bob@{DOMAIN}");
+        let creds = sip::auth::respond(
+            &challenges[0],
+            "alice",
+            "s3cret",
+            "INVITE",
+            &uri,
+            None,
+            "cn",
+            1,
+        )
+        .expect("respond");
+        match b
+            .auth
+            .check(&invite(Some(creds.to_string())), from, &b.tenant, true)
+            .await
+        {
+            brain::auth::AuthOutcome::Authenticated(s) => assert_eq!(s.username, "alice"),
+            other => panic!("expected alice: {other:?}"),
+        }
+        // A digest for another Request-URI does not authorise this one.
+        let creds = sip::auth::respond(
+            &challenges[0],
+            "alice",
+            "s3cret",
+            "INVITE",
+            &format!("sip:carol@{DOMAIN}"),
+            None,
+            "cn",
+            2,
+        )
+        .expect("respond");
+        match b
+            .auth
+            .check(&invite(Some(creds.to_string())), from, &b.tenant, true)
+            .await
+        {
+            brain::auth::AuthOutcome::Respond(r) => assert_eq!(r.status(), Some(403)),
+            other => panic!("expected 403: {other:?}"),
+        }
+        assert!(
+            b.metrics
+                .encode()
+                .contains("tandem_auth_failures_total{reason=\"uri_mismatch\"} 1")
+        );
     })
     .await;
 }
