@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=()
 command -v sipp >/dev/null 2>&1 || need_pkgs+=(sip-tester)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
 if ((${#need_pkgs[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing test peers: ${need_pkgs[*]}"
@@ -21,3 +22,10 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
+# The store once more, against a throwaway PostgreSQL (SQLite ran above).
+if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  crates/store/tests/pg.sh
+elif [ -n "${CI:-}" ]; then
+  echo "PostgreSQL is required in CI" >&2
+  exit 1
+fi
