@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use proto::snapshot::RangeId;
 
-use crate::drop::DropCounts;
+use crate::drops::DropCounts;
 
 /// Traffic through one leg (or summed over many). Input counts packets
 /// accepted from the leg's endpoint; output counts packets sent to it.

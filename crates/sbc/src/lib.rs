@@ -6,7 +6,7 @@
 //! | --- | --- |
 //! | [`relay`] | the sans-IO core: streams by local port, one [`Verdict`] per datagram |
 //! | [`latch`] | symmetric latching: which source a leg accepts |
-//! | [`drop`] | why a datagram was dropped, counted by reason |
+//! | [`drops`] | why a datagram was dropped, counted by reason |
 //! | [`counters`] | per-leg, per-range and per-SBC counters; Prometheus text |
 //! | [`config`] | [`SbcConfig`] |
 //! | `worker` | a media thread: mio poll, its sockets and its relay core |
@@ -31,7 +31,7 @@
 pub mod config;
 mod control;
 pub mod counters;
-pub mod drop;
+pub mod drops;
 pub mod latch;
 pub mod relay;
 mod worker;
@@ -44,7 +44,7 @@ use tokio::sync::oneshot;
 
 pub use config::{DEFAULT_BRAIN, SbcConfig};
 pub use counters::{RangeCounters, SbcCounters, Traffic};
-pub use drop::{DropCounts, DropReason};
+pub use drops::{DropCounts, DropReason};
 pub use relay::{Relay, RelayConfig, Verdict};
 
 use control::{Control, Shared};

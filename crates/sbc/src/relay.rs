@@ -21,7 +21,7 @@ use rtp::{
 };
 
 use crate::counters::{RangeCounters, SbcCounters, Traffic};
-use crate::drop::DropReason;
+use crate::drops::DropReason;
 use crate::latch::{Latch, LatchOutcome, LatchPolicy};
 
 /// The largest datagram relayed: an Ethernet MTU. Anything bigger is not
