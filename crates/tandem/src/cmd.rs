@@ -1,4 +1,5 @@
 //! Subcommands.
 
 pub mod admin;
+pub mod sbc;
 pub mod sip;

@@ -29,6 +29,8 @@ enum Command {
     /// Subscribers: a tenant's users, with SIP credentials and numbers.
     #[command(subcommand)]
     Subscriber(cmd::admin::SubscriberCommand),
+    /// Run the SBC role (media relay) on its own, joined to a brain.
+    Sbc(cmd::sbc::SbcArgs),
     /// Call detail records.
     #[command(subcommand)]
     Cdr(cmd::admin::CdrCommand),
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Tenant(c) => cmd::admin::tenant(c, &cli.store),
         Command::Subscriber(c) => cmd::admin::subscriber(c, &cli.store),
         Command::Cdr(c) => cmd::admin::cdr(c, &cli.store),
+        Command::Sbc(args) => cmd::sbc::run(args),
     };
     match result {
         Ok(code) => code,

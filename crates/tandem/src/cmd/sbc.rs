@@ -1,0 +1,48 @@
+//! `tandem sbc`: the media relay role on its own, joined to a brain over
+//! the control protocol. It retries the brain until it answers, and keeps
+//! relaying calls it already carries if the brain goes away.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct SbcArgs {
+    /// The brain's control address (its virtual IP when a standby exists).
+    #[arg(long, default_value_t = sbc::DEFAULT_BRAIN)]
+    pub brain: SocketAddr,
+    /// This node's name, stable across restarts.
+    #[arg(long, default_value = "sbc-1")]
+    pub node_id: String,
+    /// An address this node relays media on (repeatable).
+    #[arg(long = "media-ip", default_value = "127.0.0.1")]
+    pub media_ips: Vec<IpAddr>,
+    /// Most streams (call legs) it carries at once.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_streams: u32,
+    /// Media worker threads.
+    #[arg(long, default_value_t = 1)]
+    pub workers: u16,
+}
+
+pub fn run(args: SbcArgs) -> anyhow::Result<ExitCode> {
+    let config = sbc::SbcConfig {
+        brain: args.brain,
+        node_id: args.node_id,
+        media_ips: args.media_ips,
+        max_streams: args.max_streams,
+        workers: args.workers,
+        ..sbc::SbcConfig::default()
+    };
+    let handle = sbc::Sbc::start(config).context("starting the SBC")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(tokio::signal::ctrl_c())
+        .context("waiting for a signal")?;
+    handle.shutdown();
+    Ok(ExitCode::SUCCESS)
+}
