@@ -154,7 +154,7 @@ pub fn slice_plan(ranges: &[MediaRange]) -> Vec<PortRange> {
             continue;
         }
         let mut start = u32::from(first);
-        while start + 1 <= u32::from(r.last_port) {
+        while start < u32::from(r.last_port) {
             let end = (start + size - 1).min(u32::from(r.last_port));
             let (Ok(first_port), Ok(last_port)) = (u16::try_from(start), u16::try_from(end)) else {
                 break;

@@ -454,6 +454,12 @@ async fn setup(
         None => inv.set_body(bytes::Bytes::new(), None),
     }
 
+    // Filled in above; the call owns it from here.
+    let Some(record) = s.record.take() else {
+        ctx.nodes.free(&lease);
+        s.fail(500, None).await;
+        return None;
+    };
     let mut call = Call {
         ctx: ctx.clone(),
         key,
@@ -490,7 +496,7 @@ async fn setup(
         linger_until: None,
         lease,
         version: 0,
-        record: s.record.take().unwrap_or_else(|| unreachable_record()),
+        record,
         ended: false,
         done: false,
         relays: HashMap::new(),
@@ -528,23 +534,6 @@ async fn setup(
     call.info.state = CallState::Ringing;
     ctx.set_info(key, call.info.clone());
     Some(call)
-}
-
-/// Set-up always fills the record before a `Call` is built; this only
-/// keeps that invariant from needing an unwrap.
-fn unreachable_record() -> CallRecord {
-    CallRecord {
-        tenant_id: store::TenantId(0),
-        tenant_name: String::new(),
-        call_id: String::new(),
-        caller: String::new(),
-        callee: String::new(),
-        direction: "internal",
-        start_at: store::now_ms(),
-        answer_at: None,
-        leg_a: None,
-        leg_b: None,
-    }
 }
 
 /// The authenticated caller, or the response to send (`None`: send none).
@@ -948,10 +937,7 @@ impl Call {
     async fn on_answer(&mut self, msg: Message) {
         self.ensure_dialog_b(&msg);
         self.no_answer_at = None;
-        let sdp = match media::sdp_of(&msg) {
-            Ok(s) => s,
-            Err(_) => None,
-        };
+        let sdp = media::sdp_of(&msg).unwrap_or_default();
         let body = if self.a_had_offer {
             // The answer; a callee that gave it in a 183 may leave it out.
             match sdp.or_else(|| self.early_answer.clone()) {
