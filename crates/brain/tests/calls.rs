@@ -46,8 +46,8 @@ async fn answer_call(w: &World) -> Answered {
     assert_eq!(inv_b.max_forwards(), Some(69));
     assert_eq!(
         inv_b.request_uri().map(|u| u.to_string()),
-        Some(format!("sip:bob@{}", w.bob.addr)),
-        "the binding's contact is the Request-URI"
+        Some(BOB_CONTACT.to_string()),
+        "the binding's contact is the Request-URI (sent to its source address)"
     );
     assert!(!String::from_utf8_lossy(inv_b.body()).contains(A_MEDIA));
 
@@ -177,8 +177,20 @@ async fn cancel_while_ringing() {
         w.alice.send(&inv).await;
         let inv_b = w.bob.expect_request(Method::Invite).await;
         let mut b = callee_dialog(&w.bob, &inv_b);
-        w.bob.send(&b.response(&inv_b, 180, None)).await;
-        w.alice.expect_status(180).await;
+        let (_, port_b) = media_of(&inv_b);
+        // Early media: the 183's SDP reaches alice pointed at the SBC.
+        let mut progress = b.response(&inv_b, 183, None);
+        progress.set_body(sdp(B_MEDIA, 6004, "sendrecv"), Some("application/sdp"));
+        w.bob.send(&progress).await;
+        let early = w.alice.expect_status(183).await;
+        let (ip, port_a) = media_of(&early);
+        assert_eq!(ip, IpAddr::from(SBC_IP));
+        assert!(in_plan(port_a) && port_a != port_b);
+        let last = w.applied().pop().expect("ApplyCall");
+        assert_eq!(
+            last.legs[1].expected_remote,
+            Some(format!("{B_MEDIA}:6004").parse().expect("addr"))
+        );
 
         // CANCEL: same Via branch, Call-ID, From, To, CSeq number.
         let mut cancel = Message::request(Method::Cancel, inv.request_uri().expect("uri").clone());
@@ -424,6 +436,112 @@ async fn invite_flood_gets_503_with_retry_after() {
         }
         let refused = w.alice.expect_status(503).await;
         assert_eq!(refused.header(HeaderName::RetryAfter), Some("7"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_is_relayed_in_the_dialog() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        let mut call = answer_call(&w).await;
+        let info = call
+            .a
+            .request_with_body(
+                Method::Info,
+                "application/dtmf-relay",
+                "Signal=5\r\nDuration=160\r\n",
+            )
+            .expect("INFO");
+        let info = w.alice.send_request(info).await;
+        let info_b = w.bob.expect_request(Method::Info).await;
+        assert_eq!(info_b.body(), info.body());
+        call.b.on_request(&info_b).expect("INFO in leg B");
+        w.bob.send(&call.b.response(&info_b, 200, None)).await;
+        let ok = w.alice.expect_status(200).await;
+        assert_eq!(ok.cseq(), info.cseq());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_that_comes_back_is_a_loop() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        // Bob's binding points at the brain itself: leg B comes straight back.
+        let brain = w
+            .brain()
+            .sip_addr(sip_transport::Transport::Udp)
+            .expect("udp");
+        let now = store::now_ms();
+        w.store
+            .remove_all_bindings(w.bob_sub.id)
+            .await
+            .expect("unbind");
+        w.store
+            .upsert_binding(&store::NewBinding {
+                subscriber_id: w.bob_sub.id,
+                contact: &format!("sip:bob@{brain}"),
+                transport: "udp",
+                source: brain,
+                flow_token: None,
+                expires_at: now + 60_000,
+                call_id: "reg-loop",
+                cseq: 1,
+                q_milli: None,
+                instance_id: None,
+                reg_id: None,
+                user_agent: None,
+                now,
+            })
+            .await
+            .expect("binding");
+        w.alice
+            .send(&invite(
+                &w.alice,
+                "bob",
+                Some(&sdp(A_MEDIA, 5004, "sendrecv")),
+            ))
+            .await;
+        w.alice.expect_status(482).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_sbc_is_noticed_and_its_calls_marked() {
+    bounded(async {
+        let mut w = world(Options::default()).await;
+        let _call = answer_call(&w).await;
+        assert!(w.brain().calls().iter().all(|c| c.media_alive));
+        // The SBC goes away.
+        w.sbc_events = None;
+        let mut dead = false;
+        for _ in 0..100 {
+            if w.brain().nodes().iter().all(|n| !n.alive) {
+                dead = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(dead, "the SBC was declared dead");
+        let calls = w.brain().calls();
+        assert_eq!(calls.len(), 1);
+        assert!(!calls[0].media_alive, "its call is marked");
+        assert!(
+            w.brain()
+                .metrics_text()
+                .contains("media_nodes_lost_total 1")
+        );
+        // No SBC left: new calls are refused.
+        w.alice
+            .send(&invite(
+                &w.alice,
+                "bob",
+                Some(&sdp(A_MEDIA, 5004, "sendrecv")),
+            ))
+            .await;
+        w.alice.expect_status(503).await;
     })
     .await;
 }

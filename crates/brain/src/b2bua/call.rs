@@ -729,6 +729,14 @@ impl Call {
         if resp.to_tag().is_none() {
             return;
         }
+        // A 2xx from another fork than the early dialog's wins.
+        let other_fork = self.legs[1]
+            .dialog
+            .as_ref()
+            .is_some_and(|d| Some(d.id().remote_tag.as_str()) != resp.to_tag());
+        if other_fork && resp.status().is_some_and(|c| (200..300).contains(&c)) {
+            self.legs[1].dialog = None;
+        }
         match self.legs[1].dialog.as_mut() {
             Some(d) => {
                 if let Err(e) = d.on_response(resp) {

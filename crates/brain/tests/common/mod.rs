@@ -26,6 +26,8 @@ pub const DOMAIN: &str = "acme.test";
 pub const SBC_IP: [u8; 4] = [127, 0, 0, 1];
 pub const FIRST_PORT: u16 = 41000;
 pub const LAST_PORT: u16 = 41199;
+/// Bob's registered Contact, an address nobody can reach.
+pub const BOB_CONTACT: &str = "sip:bob@192.0.2.99:5062";
 
 /// What the fake SBC was asked, in order.
 pub type Requests = Arc<Mutex<Vec<RequestBody>>>;
@@ -104,7 +106,8 @@ pub struct World {
     pub alice: Ua,
     pub bob: Ua,
     pub bob_sub: Subscriber,
-    _sbc_events: Option<mpsc::Sender<Event>>,
+    /// Dropping it stops the fake SBC.
+    pub sbc_events: Option<mpsc::Sender<Event>>,
     _dir: tempfile::TempDir,
 }
 
@@ -201,7 +204,8 @@ pub async fn world(opts: Options) -> World {
     let alice = Ua::new("alice", sip_addr).await;
     let bob = Ua::new("bob", sip_addr).await;
     let now = store::now_ms();
-    let contact = format!("sip:bob@{}", bob.addr);
+    // A contact behind NAT: only the binding's source address reaches bob.
+    let contact = BOB_CONTACT.to_string();
     store
         .upsert_binding(&NewBinding {
             subscriber_id: bob_sub.id,
@@ -227,7 +231,7 @@ pub async fn world(opts: Options) -> World {
         alice,
         bob,
         bob_sub,
-        _sbc_events: sbc_events,
+        sbc_events,
         _dir: dir,
     }
 }
