@@ -545,3 +545,34 @@ async fn a_dead_sbc_is_noticed_and_its_calls_marked() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_200_is_resent_until_the_caller_acks() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+        w.alice.send(&inv).await;
+        let inv_b = w.bob.expect_request(Method::Invite).await;
+        let mut b = callee_dialog(&w.bob, &inv_b);
+        w.bob
+            .send(&ok_with(
+                &mut b,
+                &inv_b,
+                Some(&sdp(B_MEDIA, 6004, "sendrecv")),
+            ))
+            .await;
+        let first = w.alice.expect_status(200).await;
+        // No ACK yet: the same 200 comes again after T1.
+        let again = w.alice.expect_status(200).await;
+        assert_eq!(again.to_bytes(), first.to_bytes());
+        let a = Dialog::from_uac(&inv, &first).expect("dialog");
+        let mut ack = a.ack_for(1);
+        ack.prepend_header(HeaderName::Via, w.alice.via());
+        w.alice.send(&ack).await;
+        // Acknowledged: no more 200s.
+        w.alice
+            .expect_silence(Duration::from_millis(1200), |m| m.status() != Some(200))
+            .await;
+    })
+    .await;
+}
