@@ -408,7 +408,11 @@ async fn setup(
         }
     };
     info.media_node = Some(lease.node.clone());
-    let (port_a, port_b) = (lease.ports[0], lease.ports[1]);
+    let &[port_a, port_b] = lease.ports.as_slice() else {
+        ctx.nodes.free(&lease);
+        s.fail(503, Some("No media relay")).await;
+        return None;
+    };
 
     // Leg B's INVITE: a new dialog of our own.
     let b_call_id = sip::ids::new_call_id(&ctx.local_addr(peer_b.transport).ip().to_string());
