@@ -1,0 +1,1246 @@
+//! One call: a task owning leg A (we are the UAS towards the caller), leg
+//! B (we are the UAC towards the callee), the media lease on an SBC and
+//! the call's CDR.
+//!
+//! Set-up (tenant, caller, route, registrar, media) runs before leg B
+//! exists; every refusal after the caller is known writes a CDR. Then the
+//! task takes its events in order: leg B's responses, the caller's CANCEL,
+//! in-dialog requests from either side (relayed to the other with the SDP
+//! rewritten), ACKs, and its timers (no answer, 2xx retransmission).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proto::snapshot::{CallSnapshot, LegId};
+use sip::dialog::{Dialog, DialogError};
+use sip::sdp::SessionDescription;
+use sip::transaction::{FlowId, Peer, TransportKind, TxId};
+use sip::{HeaderName, Message, Method, Uri};
+use store::{Binding, HangupSide, Subscriber, Tenant};
+use tokio::sync::mpsc;
+
+use super::media::{self, SideMedia};
+use super::{CallEvent, CallInfo, CallKey, CallState, Ctx};
+use crate::cdr::{CallRecord, Ending, leg_stats};
+use crate::nodes::MediaLease;
+use crate::routing::{CallContext, RouteDecision};
+use crate::standin::{AuthOutcome, Lookup};
+
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";
+const SDP: &str = "application/sdp";
+const LEG_A: LegId = LegId(1);
+const LEG_B: LegId = LegId(2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    A,
+    B,
+}
+
+impl Side {
+    fn idx(self) -> usize {
+        match self {
+            Side::A => 0,
+            Side::B => 1,
+        }
+    }
+
+    fn other(self) -> Side {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+
+    fn hangup(self) -> HangupSide {
+        match self {
+            Side::A => HangupSide::Caller,
+            Side::B => HangupSide::Callee,
+        }
+    }
+}
+
+/// Our 2xx to a side, re-sent over UDP until its ACK comes (RFC 3261
+/// §13.3.1.4: the transaction layer leaves this to the UAS core).
+struct Retransmit {
+    tx: TxId,
+    resp: Message,
+    seq: u32,
+    next: Instant,
+    interval: Duration,
+    give_up: Instant,
+}
+
+struct Leg {
+    /// `None` on leg B until a response gives it a To tag.
+    dialog: Option<Dialog>,
+    /// Where requests to this side go: the caller's source address, the
+    /// callee's binding source (what gets through their NAT).
+    peer: Peer,
+    call_id: String,
+    /// The SBC port facing this side.
+    port: u16,
+    media: SideMedia,
+    retransmit: Option<Retransmit>,
+    /// The last ACK sent to this side, re-sent on a retransmitted 2xx.
+    last_ack: Option<(u32, Message)>,
+}
+
+/// A request from one side relayed to the other, awaiting its answer.
+struct Relay {
+    origin: Side,
+    tx: TxId,
+    request: Message,
+    /// It carried an offer (an SDP re-INVITE or UPDATE).
+    offer: bool,
+    /// The origin's media before the offer, restored if it is refused.
+    before: SideMedia,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Ringing,
+    /// The caller has its final answer; leg B is being wound up.
+    Abandoning,
+    Confirmed,
+}
+
+struct Call {
+    ctx: Arc<Ctx>,
+    key: CallKey,
+    legs: [Leg; 2],
+    invite_a: Message,
+    tx_a: TxId,
+    /// Leg B's INVITE as sent, for its dialog.
+    invite_b: Message,
+    tx_b: TxId,
+    phase: Phase,
+    b_provisional: bool,
+    /// A CANCEL waits for leg B's first provisional (RFC 3261 §9.1).
+    cancel_owed: bool,
+    no_answer_at: Option<Instant>,
+    linger_until: Option<Instant>,
+    lease: MediaLease,
+    version: u64,
+    record: CallRecord,
+    ended: bool,
+    done: bool,
+    relays: HashMap<TxId, Relay>,
+    /// An ACK owed to a side, to carry the answer that the other side
+    /// gives in its own ACK (late offer).
+    ack_owed: Option<(Side, u32)>,
+    a_had_offer: bool,
+    /// Leg B's SDP from an early (183) response.
+    early_answer: Option<SessionDescription>,
+    branches: Vec<String>,
+    info: CallInfo,
+}
+
+pub(crate) async fn run(
+    ctx: Arc<Ctx>,
+    key: CallKey,
+    tx: TxId,
+    invite: Message,
+    from: Peer,
+    a_tag: String,
+    mut inbox: mpsc::UnboundedReceiver<CallEvent>,
+) {
+    let mut branches = Vec::new();
+    if let Some(mut call) = setup(&ctx, key, tx, invite, from, a_tag).await {
+        call.run(&mut inbox).await;
+        branches = std::mem::take(&mut call.branches);
+    }
+    ctx.remove_call(key, &branches);
+}
+
+/// The set-up phase's state, for refusing the call properly.
+struct Setup<'a> {
+    ctx: &'a Arc<Ctx>,
+    tx: TxId,
+    invite: &'a Message,
+    record: Option<CallRecord>,
+}
+
+impl Setup<'_> {
+    /// Answers the caller with `code` and ends the attempt; with a CDR once
+    /// the caller is known.
+    async fn fail(&mut self, code: u16, reason: Option<&str>) {
+        let mut resp = Message::response_to(self.invite, code, reason);
+        resp.set_to_tag(&sip::ids::new_tag());
+        self.ctx.send_response(self.tx, resp);
+        if let Some(record) = self.record.take() {
+            let ending = Ending::Refused {
+                code,
+                side: HangupSide::System,
+            };
+            record.write(&self.ctx.store, ending, store::now_ms()).await;
+            self.ctx.metrics.call_ended(ending.disposition());
+            self.ctx.metrics.active_calls(-1);
+        }
+    }
+}
+
+fn uri_user(uri: &Uri) -> Option<String> {
+    match uri {
+        Uri::Sip(s) => s.user.clone(),
+        Uri::Tel(t) => Some(t.digits().into_owned()),
+        _ => None,
+    }
+}
+
+fn uri_host(uri: &Uri) -> Option<String> {
+    uri.as_sip().map(|s| s.host.to_string())
+}
+
+/// The tenant whose domain the caller's From names, else the
+/// Request-URI's, else the To's.
+async fn find_tenant(ctx: &Ctx, invite: &Message) -> Option<Tenant> {
+    let hosts = [
+        invite.from_header().ok().and_then(|f| uri_host(&f.uri)),
+        invite.request_uri().and_then(uri_host),
+        invite.to_header().ok().and_then(|t| uri_host(&t.uri)),
+    ];
+    for host in hosts.into_iter().flatten() {
+        match ctx.store.tenant_by_domain(&host).await {
+            Ok(Some(t)) => return Some(t),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "tenant lookup failed"),
+        }
+    }
+    None
+}
+
+/// The binding to ring: highest q, then most recently refreshed.
+/// (One binding per call: parallel forking is not done yet.)
+fn pick_binding(mut bindings: Vec<Binding>) -> Option<Binding> {
+    bindings.sort_by_key(|b| (b.q_milli.unwrap_or(1000), b.updated_at));
+    bindings.pop()
+}
+
+fn binding_peer(b: &Binding) -> Option<Peer> {
+    let transport = match b.transport.to_ascii_lowercase().as_str() {
+        "udp" => TransportKind::Udp,
+        "tcp" => TransportKind::Tcp,
+        "tls" => TransportKind::Tls,
+        "ws" => TransportKind::Ws,
+        "wss" => TransportKind::Wss,
+        _ => return None,
+    };
+    Some(Peer {
+        transport,
+        addr: b.source,
+        flow: b
+            .flow_token
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .map(FlowId),
+    })
+}
+
+fn contact_uri(contact: &str) -> Option<Uri> {
+    Uri::parse(contact.trim())
+        .ok()
+        .or_else(|| sip::typed::NameAddr::parse(contact).ok().map(|n| n.uri))
+}
+
+/// Final responses from leg B as the caller should see them: a redirect
+/// or a credentials challenge aimed at us means nothing to the caller,
+/// and a 503 would make it try another server (RFC 3261 §16.7 step 6).
+fn relay_code(code: u16) -> u16 {
+    match code {
+        300..=399 | 401 | 407 => 480,
+        503 => 500,
+        c => c,
+    }
+}
+
+fn via_for(ctx: &Ctx, peer: &Peer) -> (String, String) {
+    let branch = sip::ids::new_branch();
+    let via = format!(
+        "SIP/2.0/{} {};branch={branch};rport",
+        peer.transport.via_token(),
+        ctx.local_addr(peer.transport)
+    );
+    (via, branch)
+}
+
+fn contact_for(ctx: &Ctx, transport: TransportKind) -> String {
+    let addr = ctx.local_addr(transport);
+    match transport {
+        TransportKind::Udp => format!("<sip:tandem@{addr}>"),
+        t => format!(
+            "<sip:tandem@{addr};transport={}>",
+            t.via_token().to_ascii_lowercase()
+        ),
+    }
+}
+
+async fn setup(
+    ctx: &Arc<Ctx>,
+    key: CallKey,
+    tx: TxId,
+    invite: Message,
+    from: Peer,
+    a_tag: String,
+) -> Option<Call> {
+    let start_ms = store::now_ms();
+    let mut s = Setup {
+        ctx,
+        tx,
+        invite: &invite,
+        record: None,
+    };
+    let Some(tenant) = find_tenant(ctx, &invite).await else {
+        s.fail(403, Some("Unknown domain")).await;
+        return None;
+    };
+    let caller = match caller(ctx, &invite, from, &tenant).await {
+        Ok(c) => c,
+        Err(Some(resp)) => {
+            ctx.send_response(tx, *resp);
+            return None;
+        }
+        Err(None) => return None,
+    };
+    if !caller.enabled {
+        s.fail(403, Some("Caller disabled")).await;
+        return None;
+    }
+    ctx.metrics.call_started();
+    ctx.metrics.active_calls(1);
+    let target = invite.request_uri().and_then(uri_user).unwrap_or_default();
+    let call_id = invite.call_id().unwrap_or_default().to_string();
+    s.record = Some(CallRecord {
+        tenant_id: tenant.id,
+        tenant_name: tenant.name.clone(),
+        call_id: call_id.clone(),
+        caller: caller.username.clone(),
+        callee: target.clone(),
+        direction: "internal",
+        start_at: start_ms,
+        answer_at: None,
+        leg_a: None,
+        leg_b: None,
+    });
+    let mut info = CallInfo {
+        call_id: call_id.clone(),
+        tenant: tenant.name.clone(),
+        caller: caller.username.clone(),
+        callee: target.clone(),
+        state: CallState::Setup,
+        started_at: start_ms,
+        answered_at: None,
+        media_node: None,
+        media_alive: true,
+    };
+    ctx.set_info(key, info.clone());
+
+    let route_ctx = CallContext {
+        tenant: tenant.clone(),
+        caller: caller.clone(),
+        target,
+        request_uri: invite
+            .request_uri_text()
+            .map(|u| u.into_owned())
+            .unwrap_or_default(),
+        from: invite.header(HeaderName::From).unwrap_or("").to_string(),
+        to: invite.header(HeaderName::To).unwrap_or("").to_string(),
+        headers: invite
+            .headers()
+            .map(|h| (h.raw_name.to_string(), h.value.to_string()))
+            .collect(),
+        source: from.addr,
+    };
+    let user = match ctx.router.route(&route_ctx).await {
+        RouteDecision::Subscriber(user) => user,
+        RouteDecision::Reject { code, reason } => {
+            s.fail(code, reason.as_deref()).await;
+            return None;
+        }
+    };
+    let (callee, bindings) = match ctx.registrar.lookup(&tenant, &user, store::now_ms()).await {
+        Ok(Lookup::Online(sub, bindings)) if sub.enabled => (sub, bindings),
+        Ok(Lookup::Online(..)) | Ok(Lookup::Offline(_)) => {
+            s.fail(480, None).await;
+            return None;
+        }
+        Ok(Lookup::Unknown) => {
+            s.fail(404, None).await;
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "registrar lookup failed");
+            s.fail(500, Some("Directory unavailable")).await;
+            return None;
+        }
+    };
+    if let Some(r) = s.record.as_mut() {
+        r.callee = callee.username.clone();
+    }
+    info.callee = callee.username.clone();
+    let target = pick_binding(bindings).and_then(|b| {
+        let peer = binding_peer(&b)?;
+        Some((peer, contact_uri(&b.contact)?))
+    });
+    let Some((peer_b, uri_b)) = target else {
+        s.fail(480, Some("Unreachable contact")).await;
+        return None;
+    };
+    let offer = match media::sdp_of(&invite) {
+        Ok(o) => o,
+        Err(code) => {
+            s.fail(code, Some("Bad SDP")).await;
+            return None;
+        }
+    };
+    let contact_a = contact_for(ctx, from.transport);
+    let Ok(dialog_a) = Dialog::from_uas(&invite, &a_tag, &contact_a) else {
+        s.fail(400, Some("Cannot form a dialog")).await;
+        return None;
+    };
+    let lease = match ctx.nodes.allocate(&call_id, 2) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "no media relay for call");
+            s.fail(503, Some("No media relay")).await;
+            return None;
+        }
+    };
+    info.media_node = Some(lease.node.clone());
+    let &[port_a, port_b] = lease.ports.as_slice() else {
+        ctx.nodes.free(&lease);
+        s.fail(503, Some("No media relay")).await;
+        return None;
+    };
+
+    // Leg B's INVITE: a new dialog of our own.
+    let b_call_id = sip::ids::new_call_id(&ctx.local_addr(peer_b.transport).ip().to_string());
+    let b_tag = sip::ids::new_tag();
+    let (via, branch) = via_for(ctx, &peer_b);
+    let mut inv = Message::request(Method::Invite, uri_b);
+    inv.push_header(HeaderName::Via, via);
+    let hops = invite.max_forwards().unwrap_or(70).saturating_sub(1);
+    inv.push_header(HeaderName::MaxForwards, hops.to_string());
+    let display = caller
+        .display_name
+        .as_deref()
+        .map(|d| format!("\"{}\" ", d.replace(['"', '\\'], "")))
+        .unwrap_or_default();
+    inv.push_header(
+        HeaderName::From,
+        format!(
+            "{display}<sip:{}@{}>;tag={b_tag}",
+            caller.username, tenant.domain
+        ),
+    );
+    inv.push_header(
+        HeaderName::To,
+        format!("<sip:{}@{}>", callee.username, tenant.domain),
+    );
+    inv.push_header(HeaderName::CallId, b_call_id.clone());
+    inv.push_header(HeaderName::CSeq, "1 INVITE");
+    inv.push_header(HeaderName::Contact, contact_for(ctx, peer_b.transport));
+    inv.push_header(HeaderName::Allow, ALLOW);
+    let a_media = offer
+        .as_ref()
+        .map(|o| media::learn(o, None))
+        .unwrap_or_default();
+    match &offer {
+        Some(o) => match media::rewrite(o, lease.addr, port_b) {
+            Ok(body) => inv.set_body(body, Some(SDP)),
+            Err(code) => {
+                ctx.nodes.free(&lease);
+                s.fail(code, Some("Bad SDP")).await;
+                return None;
+            }
+        },
+        None => inv.set_body(bytes::Bytes::new(), None),
+    }
+
+    // Filled in above; the call owns it from here.
+    let Some(record) = s.record.take() else {
+        ctx.nodes.free(&lease);
+        s.fail(500, None).await;
+        return None;
+    };
+    let mut call = Call {
+        ctx: ctx.clone(),
+        key,
+        legs: [
+            Leg {
+                dialog: Some(dialog_a),
+                peer: from,
+                call_id,
+                port: port_a,
+                media: a_media,
+                retransmit: None,
+                last_ack: None,
+            },
+            Leg {
+                dialog: None,
+                peer: peer_b,
+                call_id: b_call_id.clone(),
+                port: port_b,
+                media: SideMedia::default(),
+                retransmit: None,
+                last_ack: None,
+            },
+        ],
+        a_had_offer: offer.is_some(),
+        invite_a: invite.clone(),
+        tx_a: tx,
+        invite_b: inv.clone(),
+        // Replaced once sent; nothing reads it before.
+        tx_b: tx,
+        phase: Phase::Ringing,
+        b_provisional: false,
+        cancel_owed: false,
+        no_answer_at: None,
+        linger_until: None,
+        lease,
+        version: 0,
+        record,
+        ended: false,
+        done: false,
+        relays: HashMap::new(),
+        ack_owed: None,
+        early_answer: None,
+        branches: vec![branch.clone()],
+        info,
+    };
+    // The SBC first: ringing someone we cannot carry media for is worse
+    // than refusing the call.
+    if let Err(e) = ctx.nodes.apply(&call.lease, call.snapshot(1)).await {
+        tracing::warn!(error = %e, "SBC refused the call");
+        ctx.nodes.free(&call.lease);
+        s.record = Some(call.record);
+        s.fail(503, Some("Media relay unavailable")).await;
+        return None;
+    }
+    call.version = 1;
+    ctx.add_dialog(key, &b_call_id, &b_tag);
+    match ctx.endpoint.send_request(inv, peer_b).await {
+        Ok(tx_b) => {
+            call.tx_b = tx_b;
+            ctx.add_tx(key, tx_b);
+            ctx.add_branch(&branch);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "INVITE to callee not sent");
+            call.release_media().await;
+            s.record = Some(call.record);
+            s.fail(503, Some("Callee unreachable")).await;
+            return None;
+        }
+    }
+    call.no_answer_at = Some(Instant::now() + ctx.config.no_answer);
+    call.info.state = CallState::Ringing;
+    ctx.set_info(key, call.info.clone());
+    Some(call)
+}
+
+/// The authenticated caller, or the response to send (`None`: send none).
+async fn caller(
+    ctx: &Ctx,
+    invite: &Message,
+    from: Peer,
+    tenant: &Tenant,
+) -> Result<Subscriber, Option<Box<Message>>> {
+    if ctx.config.authenticate {
+        return match ctx.auth.check(invite, from, tenant, true).await {
+            AuthOutcome::Authenticated(s) => Ok(s),
+            AuthOutcome::Respond(resp) => Err(Some(resp)),
+            AuthOutcome::Ignore => Err(None),
+        };
+    }
+    let user = invite
+        .from_header()
+        .ok()
+        .and_then(|f| uri_user(&f.uri))
+        .unwrap_or_default();
+    match ctx.store.find_subscriber(&tenant.domain, &user).await {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) | Err(_) => {
+            let mut resp = Message::response_to(invite, 403, Some("Unknown caller"));
+            resp.set_to_tag(&sip::ids::new_tag());
+            Err(Some(Box::new(resp)))
+        }
+    }
+}
+
+impl Call {
+    async fn run(&mut self, inbox: &mut mpsc::UnboundedReceiver<CallEvent>) {
+        while !self.done {
+            let deadline = self.deadline();
+            tokio::select! {
+                ev = inbox.recv() => match ev {
+                    Some(ev) => self.on_event(ev).await,
+                    None => return,
+                },
+                () = tokio::time::sleep_until(deadline.into()) => self.on_timer(Instant::now()).await,
+            }
+        }
+    }
+
+    fn deadline(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        [
+            self.no_answer_at.filter(|_| self.phase == Phase::Ringing),
+            self.linger_until,
+            self.legs[0].retransmit.as_ref().map(|r| r.next),
+            self.legs[1].retransmit.as_ref().map(|r| r.next),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(far)
+    }
+
+    fn leg(&mut self, side: Side) -> &mut Leg {
+        &mut self.legs[side.idx()]
+    }
+
+    fn side_of(&self, msg: &Message) -> Side {
+        if msg.call_id() == Some(self.legs[1].call_id.as_str()) {
+            Side::B
+        } else {
+            Side::A
+        }
+    }
+
+    fn set_state(&mut self, state: CallState) {
+        self.info.state = state;
+        self.ctx.set_info(self.key, self.info.clone());
+    }
+
+    fn snapshot(&self, version: u64) -> CallSnapshot {
+        let (a, b) = (&self.legs[0], &self.legs[1]);
+        CallSnapshot {
+            call_id: self.lease.call_id.clone(),
+            version,
+            legs: vec![
+                media::leg_spec(LEG_A, LEG_B, self.lease.range, a.port, &a.media, &b.media),
+                media::leg_spec(LEG_B, LEG_A, self.lease.range, b.port, &b.media, &a.media),
+            ],
+        }
+    }
+
+    /// Sends the current media state to the SBC under a new version.
+    async fn apply(&mut self) {
+        self.version += 1;
+        let snap = self.snapshot(self.version);
+        if let Err(e) = self.ctx.nodes.apply(&self.lease, snap).await {
+            // The call goes on: its signalling is fine, and moving media to
+            // a working node is the failover's business.
+            tracing::warn!(call = %self.info.call_id, error = %e, "snapshot not applied");
+        }
+    }
+
+    /// Takes what a side said in SDP into the call's media state.
+    fn learn(&mut self, side: Side, sdp: &SessionDescription) {
+        let leg = self.leg(side);
+        leg.media = media::learn(sdp, leg.media.remote);
+    }
+
+    /// `sdp` from one side rewritten for `to`.
+    fn rewrite_for(&self, to: Side, sdp: &SessionDescription) -> Result<String, u16> {
+        media::rewrite(sdp, self.lease.addr, self.legs[to.idx()].port)
+    }
+
+    async fn respond(&self, tx: TxId, resp: Message) {
+        if let Some(code) = resp.status() {
+            self.ctx.metrics.sip_response(code);
+        }
+        if let Err(e) = self.ctx.endpoint.respond(tx, resp).await {
+            tracing::debug!(%tx, error = %e, "response not sent");
+        }
+    }
+
+    /// A response in `side`'s dialog (or a bare one if it has none).
+    fn dialog_response(
+        &mut self,
+        side: Side,
+        req: &Message,
+        code: u16,
+        reason: Option<&str>,
+    ) -> Message {
+        match self.leg(side).dialog.as_mut() {
+            Some(d) => d.response(req, code, reason),
+            None => {
+                let mut r = Message::response_to(req, code, reason);
+                r.set_to_tag(&sip::ids::new_tag());
+                r
+            }
+        }
+    }
+
+    /// Sends a request built in `side`'s dialog, with our Via.
+    async fn send_in_dialog(&mut self, side: Side, mut req: Message) -> Option<TxId> {
+        let peer = self.leg(side).peer;
+        let (via, _) = via_for(&self.ctx, &peer);
+        req.prepend_header(HeaderName::Via, via);
+        match self.ctx.endpoint.send_request(req, peer).await {
+            Ok(tx) => {
+                self.ctx.add_tx(self.key, tx);
+                Some(tx)
+            }
+            Err(e) => {
+                tracing::warn!(call = %self.info.call_id, error = %e, "request not sent");
+                None
+            }
+        }
+    }
+
+    async fn send_ack(&mut self, side: Side, seq: u32, body: Option<String>) {
+        let Some(dialog) = self.leg(side).dialog.as_ref() else {
+            return;
+        };
+        let mut ack = dialog.ack_for(seq);
+        if let Some(body) = body {
+            ack.set_body(body, Some(SDP));
+        }
+        let peer = self.leg(side).peer;
+        let (via, _) = via_for(&self.ctx, &peer);
+        ack.prepend_header(HeaderName::Via, via);
+        if let Err(e) = self.ctx.endpoint.send_stateless(ack.clone(), peer).await {
+            tracing::debug!(error = %e, "ACK not sent");
+        }
+        self.leg(side).last_ack = Some((seq, ack));
+    }
+
+    async fn bye(&mut self, side: Side) {
+        let Some(dialog) = self.leg(side).dialog.as_mut() else {
+            return;
+        };
+        match dialog.request(Method::Bye) {
+            Ok(req) => {
+                self.send_in_dialog(side, req).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "no BYE"),
+        }
+    }
+
+    async fn cancel_b(&mut self) {
+        self.cancel_owed = false;
+        if let Err(e) = self.ctx.endpoint.cancel(self.tx_b).await {
+            tracing::debug!(error = %e, "CANCEL not sent");
+        }
+    }
+
+    /// Makes leg B's dialog from a response with a To tag.
+    fn ensure_dialog_b(&mut self, resp: &Message) {
+        if resp.to_tag().is_none() {
+            return;
+        }
+        // A 2xx from another fork than the early dialog's wins.
+        let other_fork = self.legs[1]
+            .dialog
+            .as_ref()
+            .is_some_and(|d| Some(d.id().remote_tag.as_str()) != resp.to_tag());
+        if other_fork && resp.status().is_some_and(|c| (200..300).contains(&c)) {
+            self.legs[1].dialog = None;
+        }
+        match self.legs[1].dialog.as_mut() {
+            Some(d) => {
+                if let Err(e) = d.on_response(resp) {
+                    tracing::debug!(error = %e, "response outside leg B's dialog");
+                }
+            }
+            None => match Dialog::from_uac(&self.invite_b, resp) {
+                Ok(d) => self.legs[1].dialog = Some(d),
+                Err(e) => tracing::debug!(error = %e, "no dialog from leg B's response"),
+            },
+        }
+    }
+
+    fn start_retransmit(&mut self, side: Side, tx: TxId, resp: &Message) {
+        if self.leg(side).peer.transport.is_reliable() {
+            return;
+        }
+        let now = Instant::now();
+        let t1 = self.ctx.config.t1;
+        let seq = resp.cseq().map_or(0, |c| c.seq);
+        self.leg(side).retransmit = Some(Retransmit {
+            tx,
+            resp: resp.clone(),
+            seq,
+            next: now + t1,
+            interval: t1,
+            give_up: now + t1 * 64,
+        });
+    }
+
+    async fn on_event(&mut self, ev: CallEvent) {
+        match ev {
+            CallEvent::Cancelled => {
+                if self.phase == Phase::Ringing {
+                    self.give_up(487, None, Ending::Cancelled).await;
+                }
+            }
+            CallEvent::Response { tx, msg } => {
+                if tx == self.tx_b {
+                    self.on_invite_response(msg).await;
+                } else {
+                    let side = self.side_of(&msg);
+                    self.on_relay_response(side, tx, msg).await;
+                }
+            }
+            CallEvent::Failed { tx, response } => {
+                if tx == self.tx_b {
+                    match self.phase {
+                        Phase::Ringing => {
+                            let (code, ending) = match response {
+                                Some(_) => (408, Ending::NoAnswer { code: 408 }),
+                                None => (
+                                    503,
+                                    Ending::Refused {
+                                        code: 503,
+                                        side: HangupSide::System,
+                                    },
+                                ),
+                            };
+                            self.finish_a(code, None, ending).await;
+                            self.done = true;
+                        }
+                        Phase::Abandoning => self.done = true,
+                        Phase::Confirmed => {}
+                    }
+                } else if let Some(relay) = self.relays.remove(&tx) {
+                    let code = if response.is_some() { 408 } else { 503 };
+                    self.refuse_relay(relay, code, None).await;
+                }
+            }
+            CallEvent::Request { tx, msg } => {
+                let side = self.side_of(&msg);
+                self.on_request(side, tx, msg).await;
+            }
+            CallEvent::Ack { msg } => {
+                let side = self.side_of(&msg);
+                self.on_ack(side, msg).await;
+            }
+        }
+    }
+
+    async fn on_timer(&mut self, now: Instant) {
+        let t2 = self.ctx.config.t2;
+        for side in [Side::A, Side::B] {
+            let Some(r) = self.leg(side).retransmit.as_mut() else {
+                continue;
+            };
+            if r.next > now {
+                continue;
+            }
+            if r.give_up <= now {
+                // RFC 3261 §13.3.1.4: no ACK means the session is dead.
+                self.leg(side).retransmit = None;
+                tracing::warn!(call = %self.info.call_id, ?side, "no ACK for our 2xx");
+                if self.phase == Phase::Confirmed {
+                    self.bye(Side::A).await;
+                    self.bye(Side::B).await;
+                    self.end(Ending::HungUp(HangupSide::System)).await;
+                    self.done = true;
+                }
+                return;
+            }
+            r.interval = (r.interval * 2).min(t2);
+            r.next = now + r.interval;
+            let (tx, resp) = (r.tx, r.resp.clone());
+            self.respond(tx, resp).await;
+        }
+        if self.phase == Phase::Ringing && self.no_answer_at.is_some_and(|t| t <= now) {
+            self.give_up(480, Some("No Answer"), Ending::NoAnswer { code: 480 })
+                .await;
+        }
+        if self.linger_until.is_some_and(|t| t <= now) {
+            self.done = true;
+        }
+    }
+
+    /// Sends the caller a final non-2xx and ends the attempt.
+    async fn finish_a(&mut self, code: u16, reason: Option<&str>, ending: Ending) {
+        let invite = self.invite_a.clone();
+        let resp = self.dialog_response(Side::A, &invite, code, reason);
+        self.respond(self.tx_a, resp).await;
+        self.end(ending).await;
+    }
+
+    /// The caller gets its final answer now; leg B is cancelled (once it
+    /// may be) and the task stays until leg B's INVITE is over, so a late
+    /// 2xx is still ACKed and hung up.
+    async fn give_up(&mut self, code: u16, reason: Option<&str>, ending: Ending) {
+        self.phase = Phase::Abandoning;
+        self.set_state(CallState::Ending);
+        self.linger_until = Some(Instant::now() + self.ctx.config.t1 * 64);
+        if self.b_provisional {
+            self.cancel_b().await;
+        } else {
+            self.cancel_owed = true;
+        }
+        self.finish_a(code, reason, ending).await;
+    }
+
+    async fn on_invite_response(&mut self, msg: Message) {
+        let Some(code) = msg.status() else { return };
+        match self.phase {
+            Phase::Ringing if code < 200 => {
+                self.b_provisional = true;
+                if code == 100 {
+                    return;
+                }
+                self.ensure_dialog_b(&msg);
+                let invite = self.invite_a.clone();
+                let mut resp = self.dialog_response(Side::A, &invite, code, msg.reason());
+                // Early media: leg B's answer, pointed at the SBC.
+                if self.a_had_offer
+                    && let Ok(Some(sdp)) = media::sdp_of(&msg)
+                {
+                    self.learn(Side::B, &sdp);
+                    self.apply().await;
+                    if let Ok(body) = self.rewrite_for(Side::A, &sdp) {
+                        resp.set_body(body, Some(SDP));
+                    }
+                    self.early_answer = Some(sdp);
+                }
+                self.respond(self.tx_a, resp).await;
+            }
+            Phase::Ringing if code < 300 => self.on_answer(msg).await,
+            Phase::Ringing => {
+                self.ensure_dialog_b(&msg);
+                let mapped = relay_code(code);
+                let reason = (mapped == code).then(|| msg.reason()).flatten();
+                self.finish_a(
+                    mapped,
+                    reason,
+                    Ending::Refused {
+                        code: mapped,
+                        side: HangupSide::Callee,
+                    },
+                )
+                .await;
+                self.done = true;
+            }
+            Phase::Abandoning if code < 200 => {
+                self.b_provisional = true;
+                if self.cancel_owed {
+                    self.cancel_b().await;
+                }
+            }
+            Phase::Abandoning if code < 300 => {
+                // Answered after the caller was told no: take it and hang up.
+                self.ensure_dialog_b(&msg);
+                self.send_ack(Side::B, 1, None).await;
+                self.bye(Side::B).await;
+                self.done = true;
+            }
+            Phase::Abandoning => self.done = true,
+            Phase::Confirmed if (200..300).contains(&code) => {
+                // A retransmitted 2xx: it lost our ACK.
+                if let Some((1, ack)) = self.legs[1].last_ack.clone() {
+                    let peer = self.legs[1].peer;
+                    let _ = self.ctx.endpoint.send_stateless(ack, peer).await;
+                }
+            }
+            Phase::Confirmed => {}
+        }
+    }
+
+    /// Leg B answered the initial INVITE.
+    async fn on_answer(&mut self, msg: Message) {
+        self.ensure_dialog_b(&msg);
+        self.no_answer_at = None;
+        let sdp = media::sdp_of(&msg).unwrap_or_default();
+        let body = if self.a_had_offer {
+            // The answer; a callee that gave it in a 183 may leave it out.
+            match sdp.or_else(|| self.early_answer.clone()) {
+                Some(answer) => {
+                    self.learn(Side::B, &answer);
+                    self.send_ack(Side::B, 1, None).await;
+                    self.rewrite_for(Side::A, &answer).ok()
+                }
+                None => None,
+            }
+        } else {
+            // Late offer: leg B offers in its 2xx; the caller answers in
+            // its ACK, which leg B's ACK will carry.
+            match sdp {
+                Some(offer) => {
+                    self.learn(Side::B, &offer);
+                    self.ack_owed = Some((Side::B, 1));
+                    self.rewrite_for(Side::A, &offer).ok()
+                }
+                None => None,
+            }
+        };
+        let Some(body) = body else {
+            tracing::warn!(call = %self.info.call_id, "callee answered without usable SDP");
+            if self.legs[1].last_ack.is_none() {
+                self.send_ack(Side::B, 1, None).await;
+            }
+            self.bye(Side::B).await;
+            self.finish_a(
+                502,
+                Some("Callee sent no usable SDP"),
+                Ending::Refused {
+                    code: 502,
+                    side: HangupSide::System,
+                },
+            )
+            .await;
+            self.done = true;
+            return;
+        };
+        self.apply().await;
+        let invite = self.invite_a.clone();
+        let mut ok = self.dialog_response(Side::A, &invite, 200, None);
+        ok.set_body(body, Some(SDP));
+        self.start_retransmit(Side::A, self.tx_a, &ok);
+        self.respond(self.tx_a, ok).await;
+        self.phase = Phase::Confirmed;
+        let now = store::now_ms();
+        self.record.answer_at = Some(now);
+        self.info.answered_at = Some(now);
+        self.set_state(CallState::Answered);
+    }
+
+    async fn on_ack(&mut self, side: Side, msg: Message) {
+        if let Some(d) = self.leg(side).dialog.as_mut() {
+            let _ = d.on_request(&msg);
+        }
+        let seq = msg.cseq().map_or(0, |c| c.seq);
+        if self
+            .leg(side)
+            .retransmit
+            .as_ref()
+            .is_some_and(|r| r.seq == seq)
+        {
+            self.leg(side).retransmit = None;
+        }
+        let Some((owed, owed_seq)) = self.ack_owed else {
+            return;
+        };
+        if owed != side.other() {
+            return;
+        }
+        self.ack_owed = None;
+        let body = match media::sdp_of(&msg) {
+            Ok(Some(answer)) => {
+                self.learn(side, &answer);
+                self.apply().await;
+                self.rewrite_for(owed, &answer).ok()
+            }
+            _ => None,
+        };
+        self.send_ack(owed, owed_seq, body).await;
+    }
+
+    async fn on_request(&mut self, side: Side, tx: TxId, msg: Message) {
+        let Some(method) = msg.method().cloned() else {
+            return;
+        };
+        if self.phase != Phase::Confirmed {
+            let resp = self.dialog_response(side, &msg, 481, None);
+            self.respond(tx, resp).await;
+            return;
+        }
+        let checked = match self.leg(side).dialog.as_mut() {
+            Some(d) => d.on_request(&msg),
+            None => Err(DialogError::Mismatch),
+        };
+        if let Err(e) = checked {
+            let mut resp = e
+                .response_to(&msg)
+                .unwrap_or_else(|| Message::response_to(&msg, 500, None));
+            if let Some(tag) = msg.to_tag() {
+                resp.set_to_tag(tag);
+            }
+            self.respond(tx, resp).await;
+            return;
+        }
+        match method {
+            Method::Bye => {
+                let resp = self.dialog_response(side, &msg, 200, None);
+                self.respond(tx, resp).await;
+                self.bye(side.other()).await;
+                self.end(Ending::HungUp(side.hangup())).await;
+                self.done = true;
+            }
+            Method::Invite | Method::Update | Method::Info => {
+                self.relay(side, tx, msg, method).await
+            }
+            _ => {
+                let mut resp = self.dialog_response(side, &msg, 501, None);
+                resp.push_header(HeaderName::Allow, ALLOW);
+                self.respond(tx, resp).await;
+            }
+        }
+    }
+
+    /// Relays a request from `side` into the other dialog.
+    async fn relay(&mut self, side: Side, tx: TxId, msg: Message, method: Method) {
+        let other = side.other();
+        let sdp = if method == Method::Info {
+            None
+        } else {
+            match media::sdp_of(&msg) {
+                Ok(s) => s,
+                Err(code) => {
+                    let resp = self.dialog_response(side, &msg, code, None);
+                    self.respond(tx, resp).await;
+                    return;
+                }
+            }
+        };
+        let before = self.leg(side).media.clone();
+        let body = match &sdp {
+            Some(offer) => match self.rewrite_for(other, offer) {
+                Ok(b) => Some((SDP.to_string(), bytes::Bytes::from(b))),
+                Err(code) => {
+                    let resp = self.dialog_response(side, &msg, code, None);
+                    self.respond(tx, resp).await;
+                    return;
+                }
+            },
+            None if !msg.body().is_empty() => Some((
+                msg.content_type()
+                    .unwrap_or("application/octet-stream")
+                    .to_string(),
+                msg.body().clone(),
+            )),
+            None => None,
+        };
+        let Some(dialog) = self.leg(other).dialog.as_mut() else {
+            let resp = self.dialog_response(side, &msg, 481, None);
+            self.respond(tx, resp).await;
+            return;
+        };
+        let built = match body {
+            Some((ct, b)) => dialog.request_with_body(method, &ct, b),
+            None => dialog.request(method),
+        };
+        let req = match built {
+            Ok(r) => r,
+            Err(e) => {
+                // Our own request towards that side is still open.
+                let code = match e {
+                    DialogError::InviteInProgress | DialogError::OfferPending => 491,
+                    _ => 500,
+                };
+                let resp = self.dialog_response(side, &msg, code, None);
+                self.respond(tx, resp).await;
+                return;
+            }
+        };
+        let Some(client_tx) = self.send_in_dialog(other, req).await else {
+            let resp = self.dialog_response(side, &msg, 503, None);
+            self.respond(tx, resp).await;
+            return;
+        };
+        if let Some(offer) = &sdp {
+            self.learn(side, offer);
+            self.apply().await;
+        }
+        self.relays.insert(
+            client_tx,
+            Relay {
+                origin: side,
+                tx,
+                request: msg,
+                offer: sdp.is_some(),
+                before,
+            },
+        );
+    }
+
+    async fn on_relay_response(&mut self, side: Side, tx: TxId, msg: Message) {
+        let Some(code) = msg.status() else { return };
+        if let Some(d) = self.leg(side).dialog.as_mut() {
+            let _ = d.on_response(&msg);
+        }
+        if code < 200 {
+            return;
+        }
+        let Some(relay) = self.relays.remove(&tx) else {
+            // A 2xx retransmitted for a re-INVITE we already ACKed.
+            let seq = msg.cseq().map_or(0, |c| c.seq);
+            if let Some((s, ack)) = self.leg(side).last_ack.clone()
+                && s == seq
+            {
+                let peer = self.leg(side).peer;
+                let _ = self.ctx.endpoint.send_stateless(ack, peer).await;
+            }
+            return;
+        };
+        if code >= 300 {
+            self.refuse_relay(relay, code, msg.reason()).await;
+            return;
+        }
+        let origin = relay.origin;
+        let method = relay.request.method().cloned();
+        let mut resp = self.dialog_response(origin, &relay.request, code, None);
+        if let Ok(Some(sdp)) = media::sdp_of(&msg) {
+            self.learn(side, &sdp);
+            self.apply().await;
+            if let Ok(body) = self.rewrite_for(origin, &sdp) {
+                resp.set_body(body, Some(SDP));
+            }
+        } else if !msg.body().is_empty() {
+            resp.set_body(msg.body().clone(), msg.content_type());
+        }
+        if method == Some(Method::Invite) {
+            let seq = msg.cseq().map_or(0, |c| c.seq);
+            if relay.offer {
+                self.send_ack(side, seq, None).await;
+            } else {
+                // Late offer inside the dialog: the origin's ACK answers.
+                self.ack_owed = Some((side, seq));
+            }
+            self.start_retransmit(origin, relay.tx, &resp);
+        }
+        self.respond(relay.tx, resp).await;
+    }
+
+    /// The other side refused a relayed request: the origin hears the same,
+    /// and an offer it made is forgotten (RFC 3261 §14.1: a refused
+    /// re-INVITE changes nothing).
+    async fn refuse_relay(&mut self, relay: Relay, code: u16, reason: Option<&str>) {
+        if relay.offer {
+            self.leg(relay.origin).media = relay.before;
+            self.apply().await;
+        }
+        let resp = self.dialog_response(relay.origin, &relay.request, code, reason);
+        self.respond(relay.tx, resp).await;
+    }
+
+    /// Frees the call's media: the SBC's final stats go into the record.
+    async fn release_media(&mut self) {
+        match self.ctx.nodes.release(&self.lease).await {
+            Ok(legs) => {
+                for (leg, stats) in legs {
+                    let stats = Some(leg_stats(&stats));
+                    match leg {
+                        LEG_A => self.record.leg_a = stats,
+                        LEG_B => self.record.leg_b = stats,
+                        _ => {}
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(call = %self.info.call_id, error = %e, "ReleaseCall failed"),
+        }
+        self.ctx.nodes.free(&self.lease);
+    }
+
+    /// The attempt is over: media released, CDR written. Once.
+    async fn end(&mut self, ending: Ending) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        self.release_media().await;
+        self.record
+            .write(&self.ctx.store, ending, store::now_ms())
+            .await;
+        self.ctx.metrics.call_ended(ending.disposition());
+        self.ctx.metrics.active_calls(-1);
+    }
+}
