@@ -27,9 +27,11 @@ use store::Store;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
+use crate::auth::Authenticator;
+use crate::metrics::Metrics;
 use crate::nodes::Nodes;
+use crate::registrar::Registrar;
 use crate::routing::Router;
-use crate::standin::{Authenticator, Metrics, Registrar};
 
 pub use limit::RateLimit;
 

@@ -16,7 +16,6 @@ pub mod metrics;
 pub mod nodes;
 pub mod registrar;
 pub mod routing;
-mod standin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,10 +28,12 @@ use sip_transport::{ListenerConfig, Transport, TransportConfig, TransportError};
 use store::Store;
 use tokio::task::JoinHandle;
 
+use crate::auth::Authenticator;
 use crate::b2bua::{B2bua, B2buaConfig, CallInfo};
+use crate::metrics::Metrics;
 use crate::nodes::{NodeSummary, Nodes, NodesConfig};
+use crate::registrar::{Registrar, RegistrarConfig};
 use crate::routing::{DirectoryRouter, Router};
-use crate::standin::{Authenticator, Metrics, Registrar};
 
 /// Everything the brain needs to know before it starts.
 #[derive(Debug, Clone)]
@@ -48,6 +49,8 @@ pub struct BrainConfig {
     /// The media port plan handed to SBCs.
     pub media: NodesConfig,
     pub b2bua: B2buaConfig,
+    /// Registration expiry bounds and NAT keep-alives.
+    pub registrar: RegistrarConfig,
 }
 
 impl Default for BrainConfig {
@@ -65,6 +68,7 @@ impl Default for BrainConfig {
             node_protocol: proto::brain::BrainConfig::default(),
             media: NodesConfig::default(),
             b2bua: B2buaConfig::default(),
+            registrar: RegistrarConfig::default(),
         }
     }
 }
@@ -121,8 +125,23 @@ impl Brain {
                 return Err(e.into());
             }
         };
-        let registrar = Arc::new(Registrar::new(store.clone(), endpoint.clone()));
-        let auth = Arc::new(Authenticator::new(store.clone(), endpoint.clone()));
+        // Nonces are signed with a key of this process: after a restart a
+        // phone's next request is simply challenged again.
+        let secret: Vec<u8> = (0..4)
+            .flat_map(|_| sip::ids::random_u64().to_le_bytes())
+            .collect();
+        let auth = Authenticator::new(store.clone(), endpoint.clone(), &secret)
+            .with_metrics((*metrics).clone());
+        let registrar = Arc::new(
+            Registrar::new(
+                store.clone(),
+                endpoint.clone(),
+                auth.clone(),
+                config.registrar.clone(),
+            )
+            .with_metrics((*metrics).clone()),
+        );
+        let auth = Arc::new(auth);
         let b2bua = B2bua::new(
             endpoint.clone(),
             store,
@@ -140,6 +159,12 @@ impl Brain {
             let metrics = metrics.clone();
             tokio::spawn(async move {
                 while let Some(ev) = events.recv().await {
+                    // Keep-alive OPTIONS results belong to the registrar; it
+                    // answers at once (a store write only when it drops a
+                    // binding), so the loop is not held up.
+                    if !matches!(ev, Event::NewRequest { .. }) && registrar.on_event(&ev).await {
+                        continue;
+                    }
                     dispatch(ev, &endpoint, &policy, &registrar, &b2bua, &metrics);
                 }
             })
@@ -197,7 +222,7 @@ fn dispatch(
     let Some(method) = msg.method().cloned() else {
         return;
     };
-    metrics.sip_request(method.as_str());
+    metrics.sip_request(&method);
     if let Err(resp) = check_request(&msg, policy) {
         metrics.sip_response(resp.status().unwrap_or(0));
         let endpoint = endpoint.clone();
@@ -257,7 +282,7 @@ impl BrainHandle {
 
     /// The metrics in Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        self.metrics.render()
+        self.metrics.encode()
     }
 
     pub fn calls(&self) -> Vec<CallInfo> {

@@ -28,6 +28,7 @@ struct Inner {
     registrations: Gauge,
     auth_failures: Family<Labels, Counter>,
     nodes: Family<Labels, Gauge>,
+    nodes_lost: Counter,
 }
 
 /// The brain's metrics. Clones share the same series.
@@ -67,6 +68,7 @@ impl Metrics {
         let registrations = Gauge::default();
         let auth_failures = Family::<Labels, Counter>::default();
         let nodes = Family::<Labels, Gauge>::default();
+        let nodes_lost = Counter::default();
         // Counters are registered without `_total`: the encoder appends it.
         registry.register(
             "tandem_sip_requests",
@@ -104,6 +106,11 @@ impl Metrics {
             "Media nodes, by role and state",
             nodes.clone(),
         );
+        registry.register(
+            "tandem_nodes_lost",
+            "Media nodes declared dead after missing their heartbeats",
+            nodes_lost.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -115,6 +122,7 @@ impl Metrics {
                 registrations,
                 auth_failures,
                 nodes,
+                nodes_lost,
             }),
         }
     }
@@ -138,6 +146,11 @@ impl Metrics {
             .sip_responses
             .get_or_create(&vec![("code", code)])
             .inc();
+    }
+
+    /// A media node missed its heartbeats and was declared dead.
+    pub fn node_lost(&self) {
+        self.inner.nodes_lost.inc();
     }
 
     pub fn transaction_timeout(&self) {

@@ -20,7 +20,7 @@ use proto::message::{Event, LegStats, NodeId, ReplyBody, RequestBody, Role};
 use proto::snapshot::{CallId, CallSnapshot, LegId, PortRange, RangeId};
 use tokio::task::AbortHandle;
 
-use crate::standin::Metrics;
+use crate::metrics::Metrics;
 
 /// One block of media ports in the plan, cut into slices for the SBCs.
 #[derive(Debug, Clone)]

@@ -531,7 +531,7 @@ async fn a_dead_sbc_is_noticed_and_its_calls_marked() {
         assert!(
             w.brain()
                 .metrics_text()
-                .contains("media_nodes_lost_total 1")
+                .contains("tandem_nodes_lost_total 1")
         );
         // No SBC left: new calls are refused.
         w.alice

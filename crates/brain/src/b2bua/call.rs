@@ -22,10 +22,11 @@ use tokio::sync::mpsc;
 
 use super::media::{self, SideMedia};
 use super::{CallEvent, CallInfo, CallKey, CallState, Ctx};
+use crate::auth::AuthOutcome;
 use crate::cdr::{CallRecord, Ending, leg_stats};
 use crate::nodes::MediaLease;
+use crate::registrar::Lookup;
 use crate::routing::{CallContext, RouteDecision};
-use crate::standin::{AuthOutcome, Lookup};
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";
 const SDP: &str = "application/sdp";
@@ -175,8 +176,7 @@ impl Setup<'_> {
                 side: HangupSide::System,
             };
             record.write(&self.ctx.store, ending, store::now_ms()).await;
-            self.ctx.metrics.call_ended(ending.disposition());
-            self.ctx.metrics.active_calls(-1);
+            self.ctx.metrics.call_ended(ending.disposition().as_str());
         }
     }
 }
@@ -308,7 +308,6 @@ async fn setup(
         return None;
     }
     ctx.metrics.call_started();
-    ctx.metrics.active_calls(1);
     let target = invite.request_uri().and_then(uri_user).unwrap_or_default();
     let call_id = invite.call_id().unwrap_or_default().to_string();
     s.record = Some(CallRecord {
@@ -1240,7 +1239,6 @@ impl Call {
         self.record
             .write(&self.ctx.store, ending, store::now_ms())
             .await;
-        self.ctx.metrics.call_ended(ending.disposition());
-        self.ctx.metrics.active_calls(-1);
+        self.ctx.metrics.call_ended(ending.disposition().as_str());
     }
 }
