@@ -3,3 +3,4 @@
 pub mod admin;
 pub mod sbc;
 pub mod sip;
+pub mod up;

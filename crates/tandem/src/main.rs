@@ -1,6 +1,7 @@
 //! The `tandem` command: one binary, a subcommand per role and tool.
 
 mod cmd;
+mod config;
 
 use std::process::ExitCode;
 
@@ -20,6 +21,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run every role (brain, SBC, API) in one process with the embedded
+    /// store: the way to start.
+    Up(cmd::up::UpArgs),
+    /// Run the brain role alone; SBCs join it with `tandem sbc`.
+    Brain(cmd::up::BrainArgs),
+    /// Print the default configuration file, with what each key means.
+    Config,
     /// SIP tools: check a message, run a SIP responder.
     #[command(subcommand)]
     Sip(cmd::sip::SipCommand),
@@ -46,6 +54,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
+        Command::Up(args) => cmd::up::up(args, &cli.store),
+        Command::Brain(args) => cmd::up::brain(args, &cli.store),
+        Command::Config => {
+            print!("{}", config::DEFAULT_TOML);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Sip(c) => cmd::sip::run(c),
         Command::Tenant(c) => cmd::admin::tenant(c, &cli.store),
         Command::Subscriber(c) => cmd::admin::subscriber(c, &cli.store),

@@ -12,14 +12,9 @@ use store::{CdrFilter, NewSubscriber, Store};
 /// Where the store is.
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
-    /// The data directory; the store is `DIR/tandem.db`.
-    #[arg(
-        long,
-        global = true,
-        default_value = "tandem-data",
-        env = "TANDEM_DATA_DIR"
-    )]
-    pub data_dir: PathBuf,
+    /// The data directory; the store is `DIR/tandem.db` [default: tandem-data].
+    #[arg(long, global = true, env = "TANDEM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     /// A store URL instead (`postgres://...` or `sqlite://...`).
     #[arg(long, global = true, env = "TANDEM_STORE")]
     pub store: Option<String>,
@@ -31,9 +26,15 @@ impl StoreArgs {
             Some(url) => Store::open(url)
                 .await
                 .with_context(|| format!("opening store {url}")),
-            None => Store::open_in_dir(&self.data_dir)
-                .await
-                .with_context(|| format!("opening the store in {}", self.data_dir.display())),
+            None => {
+                let dir = self
+                    .data_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("tandem-data"));
+                Store::open_in_dir(&dir)
+                    .await
+                    .with_context(|| format!("opening the store in {}", dir.display()))
+            }
         }
     }
 }

@@ -1,0 +1,299 @@
+//! `tandem up` (every role in one process, embedded store) and `tandem
+//! brain` (the brain alone; SBCs join it with `tandem sbc`). One code path:
+//! `up` runs the same brain and the same SBC, joined by the control protocol
+//! over loopback TCP.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use brain::b2bua::B2buaConfig;
+use brain::nodes::{MediaRange, NodesConfig};
+use brain::registrar::RegistrarConfig;
+use brain::{Brain, BrainConfig, BrainHandle};
+use clap::Args;
+use sip_transport::{ListenerConfig, PemSource, TlsIdentity, TransportConfig};
+use store::{NewSubscriber, NumberKind, Store};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tracing::warn;
+
+use crate::cmd::admin::StoreArgs;
+use crate::config::Config;
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// The configuration file (TOML; `tandem config` prints the defaults).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Create (or refresh) a demo tenant with two subscribers and a
+    /// conference number, and print how to register a softphone.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BrainArgs {
+    /// The configuration file (TOML; `tandem config` prints the defaults).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+fn brain_config(c: &Config) -> anyhow::Result<BrainConfig> {
+    let mut listeners = Vec::new();
+    listeners.extend(c.sip.udp.iter().map(|a| ListenerConfig::udp(*a)));
+    listeners.extend(c.sip.tcp.iter().map(|a| ListenerConfig::tcp(*a)));
+    listeners.extend(c.sip.ws.iter().map(|a| ListenerConfig::ws(*a)));
+    if let (Some(cert), Some(key)) = (&c.sip.cert, &c.sip.key) {
+        let identity = TlsIdentity {
+            cert_chain: PemSource::File(cert.clone()),
+            key: PemSource::File(key.clone()),
+        };
+        listeners.extend(
+            c.sip
+                .tls
+                .iter()
+                .map(|a| ListenerConfig::tls(*a, identity.clone())),
+        );
+        listeners.extend(
+            c.sip
+                .wss
+                .iter()
+                .map(|a| ListenerConfig::wss(*a, identity.clone())),
+        );
+    }
+    anyhow::ensure!(!listeners.is_empty(), "no SIP listener configured");
+    let mut transactions = sip::transaction::Config::default();
+    if let Some(first) = listeners.first() {
+        transactions.sent_by = first.addr.to_string();
+    }
+    Ok(BrainConfig {
+        sip: TransportConfig {
+            listeners,
+            ..TransportConfig::default()
+        },
+        transactions,
+        node_listen: c.control.listen,
+        media: NodesConfig {
+            ranges: vec![MediaRange {
+                bind_ip: c.media.ip,
+                vip: None,
+                first_port: c.media.port_min,
+                last_port: c.media.port_max,
+                slice_ports: 1000,
+            }],
+            ..NodesConfig::default()
+        },
+        b2bua: B2buaConfig {
+            no_answer: Duration::from_secs(c.calls.no_answer_secs),
+            authenticate: c.calls.authenticate,
+            advertise: c.sip.advertise,
+            ..B2buaConfig::default()
+        },
+        registrar: RegistrarConfig {
+            min_expires: c.registrar.min_expires,
+            max_expires: c.registrar.max_expires,
+            default_expires: c.registrar.default_expires,
+            keepalive_interval: c.keepalive(),
+            ..RegistrarConfig::default()
+        },
+        ..BrainConfig::default()
+    })
+}
+
+async fn open_store(c: &Config, at: &StoreArgs) -> anyhow::Result<Store> {
+    // Command-line and environment beat the file.
+    let url = at.store.clone().or_else(|| c.store.clone());
+    let dir = at.data_dir.clone().unwrap_or_else(|| c.data_dir.clone());
+    let args = StoreArgs {
+        data_dir: Some(dir),
+        store: url,
+    };
+    args.open().await
+}
+
+/// The SIP domain of a one-tenant box: the advertised or listening IP.
+fn box_domain(c: &Config) -> IpAddr {
+    c.sip
+        .advertise
+        .or_else(|| {
+            c.sip
+                .udp
+                .first()
+                .map(|a| a.ip())
+                .filter(|ip| !ip.is_unspecified())
+        })
+        .unwrap_or(c.media.ip)
+}
+
+fn demo_password() -> String {
+    format!("{:010x}", sip::ids::random_u64() & 0xff_ffff_ffff)
+}
+
+async fn demo(store: &Store, c: &Config) -> anyhow::Result<()> {
+    let domain = box_domain(c).to_string();
+    let tenant = match store.tenant_by_name("demo").await? {
+        Some(t) => t,
+        None => store.add_tenant("demo", &domain).await?,
+    };
+    let mut lines = Vec::new();
+    for (user, number) in [("alice", "1001"), ("bob", "1002")] {
+        // Fresh passwords on every --demo: nothing guessable stays behind.
+        let password = demo_password();
+        match store.find_subscriber(&tenant.domain, user).await? {
+            Some(s) => store.set_password(s.id, &password).await?,
+            None => {
+                store
+                    .add_subscriber(&NewSubscriber {
+                        tenant_id: tenant.id,
+                        username: user,
+                        password: &password,
+                        number: Some(number),
+                        display_name: None,
+                        enabled: true,
+                    })
+                    .await?;
+            }
+        }
+        lines.push((user, number, password));
+    }
+    if store.find_number(tenant.id, "3000").await?.is_none() {
+        store
+            .add_number(tenant.id, "3000", NumberKind::Conference, "demo-room")
+            .await?;
+    }
+    let sip = c
+        .sip
+        .udp
+        .first()
+        .copied()
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5060)));
+    println!("demo tenant \"demo\", SIP domain {}", tenant.domain);
+    for (user, number, password) in &lines {
+        println!("  {user:<6} number {number}  password {password}");
+    }
+    println!("  conference number 3000 (answered once the mixer role is in)");
+    println!(
+        "register a softphone: server {sip} (UDP or TCP), user alice, password as above, domain {}",
+        tenant.domain
+    );
+    println!(
+        "  baresip: /uanew <sip:alice@{}>;auth_pass={};outbound=\"sip:{sip}\"",
+        tenant.domain, lines[0].2
+    );
+    println!("then call bob: sip:bob@{} or 1002", tenant.domain);
+    Ok(())
+}
+
+pub fn up(args: UpArgs, at: &StoreArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(args.config.as_deref())?;
+    run(config, at, true, args.demo)
+}
+
+pub fn brain(args: BrainArgs, at: &StoreArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(args.config.as_deref())?;
+    run(config, at, false, false)
+}
+
+fn run(
+    config: Config,
+    at: &StoreArgs,
+    with_sbc: bool,
+    demo_tenant: bool,
+) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async {
+        let store = open_store(&config, at).await?;
+        if demo_tenant {
+            demo(&store, &config).await?;
+        }
+        let brain = Brain::start(brain_config(&config)?, store)
+            .await
+            .context("starting the brain")?;
+        for (t, addr) in brain.sip_addrs() {
+            println!("listening SIP {t} {addr}");
+        }
+        println!("listening control {}", brain.node_addr());
+        let sbc = if with_sbc {
+            let sbc_config = sbc::SbcConfig {
+                brain: brain.node_addr(),
+                node_id: "sbc-local".into(),
+                media_ips: vec![config.media.ip],
+                workers: config.media.workers,
+                max_streams: config.media.max_streams,
+                ..sbc::SbcConfig::default()
+            };
+            Some(Arc::new(
+                sbc::Sbc::start(sbc_config).context("starting the SBC")?,
+            ))
+        } else {
+            None
+        };
+        let brain = Arc::new(brain);
+        let api = TcpListener::bind(config.api.listen)
+            .await
+            .with_context(|| format!("binding the API on {}", config.api.listen))?;
+        println!("listening API http://{}/metrics", api.local_addr()?);
+        let server = tokio::spawn(serve_metrics(api, brain.clone(), sbc.clone()));
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for a signal")?;
+        server.abort();
+        if let Ok(b) = Arc::try_unwrap(brain) {
+            b.shutdown();
+        }
+        drop(sbc);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// A deliberately small HTTP/1.1 responder for GET /metrics; the REST API
+/// replaces it when it arrives.
+async fn serve_metrics(
+    listener: TcpListener,
+    brain: Arc<BrainHandle>,
+    sbc: Option<Arc<sbc::SbcHandle>>,
+) {
+    loop {
+        let Ok((mut conn, peer)) = listener.accept().await else {
+            continue;
+        };
+        let brain = brain.clone();
+        let sbc = sbc.clone();
+        tokio::spawn(async move {
+            let mut head = [0u8; 2048];
+            let read = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut head)).await;
+            let Ok(Ok(n)) = read else {
+                return;
+            };
+            let (status, body) = if head[..n].starts_with(b"GET /metrics ")
+                || head[..n].starts_with(b"GET /metrics?")
+            {
+                let mut text = brain.metrics_text();
+                if let Some(sbc) = sbc {
+                    let counters = tokio::task::spawn_blocking(move || sbc.counters()).await;
+                    match counters {
+                        Ok(c) => text.push_str(&c.to_prometheus()),
+                        Err(e) => warn!(error = %e, "SBC counters unavailable"),
+                    }
+                }
+                ("200 OK", text)
+            } else {
+                ("404 Not Found", "not found\n".to_string())
+            };
+            let resp = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            if let Err(e) = conn.write_all(resp.as_bytes()).await {
+                warn!(%peer, error = %e, "metrics response not sent");
+            }
+        });
+    }
+}

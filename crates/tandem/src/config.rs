@@ -1,0 +1,274 @@
+//! The configuration file (TOML). Every key has a default, so an empty file
+//! — or none — is a working configuration; [`DEFAULT_TOML`] documents them
+//! and a test keeps it equal to [`Config::default`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// The default configuration, with what each key means. `tandem config`
+/// prints it.
+pub const DEFAULT_TOML: &str = r#"# tandem configuration. Every key is optional; these are the defaults.
+
+# Where the embedded store (SQLite, tandem.db) lives. --data-dir overrides.
+data_dir = "tandem-data"
+# A store URL instead of the embedded one, e.g. "postgres://user@host/tandem".
+# store = ""
+
+[sip]
+# Listen addresses per transport. Use 0.0.0.0 to take phones on the LAN, and
+# set media.ip (and sip.advertise) to this machine's LAN address.
+udp = ["127.0.0.1:5060"]
+tcp = ["127.0.0.1:5060"]
+tls = []
+ws = []
+wss = []
+# PEM certificate chain and key, needed by tls and wss listeners.
+# cert = "/etc/tandem/cert.pem"
+# key = "/etc/tandem/key.pem"
+# The address written in Via and Contact when listening on 0.0.0.0.
+# advertise = "192.0.2.10"
+
+[api]
+# HTTP: /metrics (Prometheus text format).
+listen = "127.0.0.1:8080"
+
+[control]
+# Where media nodes (SBCs) connect to the brain.
+listen = "127.0.0.1:5090"
+
+[media]
+# The address the SBC relays media on; phones send their audio here.
+ip = "127.0.0.1"
+# The UDP port range for media (an RTP/RTCP pair per call leg).
+port_min = 30000
+port_max = 39999
+# Media worker threads of the in-process SBC.
+workers = 1
+# Call legs the in-process SBC carries at most.
+max_streams = 10000
+
+[registrar]
+# Registration expiry bounds, seconds (423 below the minimum).
+min_expires = 60
+max_expires = 3600
+default_expires = 3600
+# OPTIONS keep-alives to phones behind NAT, seconds (0: off).
+keepalive_secs = 30
+
+[calls]
+# How long a callee may ring before the call is given up.
+no_answer_secs = 60
+# Ask callers for digest credentials (407) before routing their INVITE.
+authenticate = true
+"#;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub store: Option<String>,
+    pub sip: Sip,
+    pub api: Api,
+    pub control: Control,
+    pub media: Media,
+    pub registrar: Registrar,
+    pub calls: Calls,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sip {
+    pub udp: Vec<SocketAddr>,
+    pub tcp: Vec<SocketAddr>,
+    pub tls: Vec<SocketAddr>,
+    pub ws: Vec<SocketAddr>,
+    pub wss: Vec<SocketAddr>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub advertise: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Api {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Control {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Media {
+    pub ip: IpAddr,
+    pub port_min: u16,
+    pub port_max: u16,
+    pub workers: u16,
+    pub max_streams: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Registrar {
+    pub min_expires: u32,
+    pub max_expires: u32,
+    pub default_expires: u32,
+    pub keepalive_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Calls {
+    pub no_answer_secs: u64,
+    pub authenticate: bool,
+}
+
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("tandem-data"),
+            store: None,
+            sip: Sip::default(),
+            api: Api::default(),
+            control: Control::default(),
+            media: Media::default(),
+            registrar: Registrar::default(),
+            calls: Calls::default(),
+        }
+    }
+}
+
+impl Default for Sip {
+    fn default() -> Self {
+        Sip {
+            udp: vec![local(5060)],
+            tcp: vec![local(5060)],
+            tls: vec![],
+            ws: vec![],
+            wss: vec![],
+            cert: None,
+            key: None,
+            advertise: None,
+        }
+    }
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api {
+            listen: local(8080),
+        }
+    }
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control {
+            listen: local(5090),
+        }
+    }
+}
+
+impl Default for Media {
+    fn default() -> Self {
+        Media {
+            ip: IpAddr::from([127, 0, 0, 1]),
+            port_min: 30000,
+            port_max: 39999,
+            workers: 1,
+            max_streams: 10_000,
+        }
+    }
+}
+
+impl Default for Registrar {
+    fn default() -> Self {
+        Registrar {
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 3600,
+            keepalive_secs: 30,
+        }
+    }
+}
+
+impl Default for Calls {
+    fn default() -> Self {
+        Calls {
+            no_answer_secs: 60,
+            authenticate: true,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`, or the defaults when there is none.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let config: Config =
+            toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        let m = &self.media;
+        anyhow::ensure!(
+            m.port_min < m.port_max && m.port_max - m.port_min >= 3,
+            "media.port_min must be below media.port_max, with room for at least two port pairs"
+        );
+        anyhow::ensure!(
+            self.registrar.min_expires <= self.registrar.max_expires,
+            "registrar.min_expires is above registrar.max_expires"
+        );
+        anyhow::ensure!(
+            (self.sip.tls.is_empty() && self.sip.wss.is_empty())
+                || (self.sip.cert.is_some() && self.sip.key.is_some()),
+            "sip.tls and sip.wss need sip.cert and sip.key"
+        );
+        Ok(())
+    }
+
+    pub fn keepalive(&self) -> Duration {
+        Duration::from_secs(self.registrar.keepalive_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_defaults_are_the_defaults() {
+        let parsed: Config = toml::from_str(DEFAULT_TOML).expect("the default file parses");
+        assert_eq!(parsed, Config::default());
+        let empty: Config = toml::from_str("").expect("an empty file is a configuration");
+        assert_eq!(empty, Config::default());
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(toml::from_str::<Config>("[sip]\nudpp = []").is_err());
+        assert!(toml::from_str::<Config>("[media]\nip = \"not an ip\"").is_err());
+        let c: Config =
+            toml::from_str("[media]\nport_min = 40000\nport_max = 30000").expect("parses");
+        assert!(c.check().is_err());
+        let c: Config = toml::from_str("[sip]\ntls = [\"127.0.0.1:5061\"]").expect("parses");
+        assert!(c.check().is_err());
+    }
+}
