@@ -8,9 +8,11 @@
 //!
 //! Policy, in the order a request meets it:
 //! - no credentials for our realm: 401 (`WWW-Authenticate`) or, for a proxy
-//!   check, 407 (`Proxy-Authenticate`), offering SHA-256 then MD5 — two
-//!   header lines, MD5 last, so a phone that knows SHA-256 takes it and an
-//!   old one still finds MD5 (RFC 8760 §2.4);
+//!   check, 407 (`Proxy-Authenticate`), offering MD5 and SHA-256 — two
+//!   header lines in the order of [`Authenticator::with_challenge_order`].
+//!   MD5 comes first by default: RFC 8760 §2.4 lets the server order them
+//!   by preference, and many phones and test tools (SIPp among them) read
+//!   only the first challenge and know only MD5;
 //! - a stale nonce with a right digest: the same challenge with `stale=true`,
 //!   so the phone retries without asking its user;
 //! - a nonce we did not issue (another secret, a garbled header) or an
@@ -97,6 +99,8 @@ struct Inner {
     /// set of realms is the set of tenants, so it stays small.
     servers: Mutex<HashMap<String, Arc<DigestServer>>>,
     metrics: OnceLock<Metrics>,
+    /// The challenges offered, most preferred first.
+    order: OnceLock<Vec<Algorithm>>,
 }
 
 /// Checks digest credentials against the store. Cheap to clone.
@@ -129,12 +133,27 @@ impl Authenticator {
                 secret: secret.to_vec(),
                 servers: Mutex::new(HashMap::new()),
                 metrics: OnceLock::new(),
+                order: OnceLock::new(),
             }),
         }
     }
 
     /// Counts failures in `tandem_auth_failures_total{reason}`.
     /// Clones made before or after share the setting.
+    /// The algorithms to challenge with, most preferred first (RFC 8760
+    /// §2.4). Default: MD5, then SHA-256.
+    pub fn with_challenge_order(self, order: &[Algorithm]) -> Self {
+        let _ = self.inner.order.set(order.to_vec());
+        self
+    }
+
+    fn order(&self) -> &[Algorithm] {
+        self.inner
+            .order
+            .get()
+            .map_or(&[Algorithm::Md5, Algorithm::Sha256], |o| o.as_slice())
+    }
+
     pub fn with_metrics(self, metrics: Metrics) -> Self {
         // Set once; a second call keeps the first registry.
         let _ = self.inner.metrics.set(metrics);
@@ -195,7 +214,7 @@ impl Authenticator {
             if others > 0 {
                 return self.fail(req, from.addr.ip(), Failure::WrongRealm).await;
             }
-            return challenge(req, &server, now, proxy, false);
+            return challenge(req, &server, self.order(), now, proxy, false);
         };
         if creds.userhash {
             // We never offer userhash, so a client using it is not answering
@@ -230,9 +249,11 @@ impl Authenticator {
         let method = req.method().map_or("", Method::as_str);
         match server.verify(now, method, &creds, ha1, Some(req.body())) {
             Ok(()) => {}
-            Err(AuthError::Stale) => return challenge(req, &server, now, proxy, true),
+            Err(AuthError::Stale) => {
+                return challenge(req, &server, self.order(), now, proxy, true);
+            }
             Err(AuthError::BadNonce | AuthError::UnsupportedAlgorithm) => {
-                return challenge(req, &server, now, proxy, false);
+                return challenge(req, &server, self.order(), now, proxy, false);
             }
             Err(AuthError::BadResponse) => {
                 return self.fail(req, from.addr.ip(), Failure::BadResponse).await;
@@ -290,10 +311,11 @@ fn respond(req: &Message, code: u16, reason: Option<&str>) -> AuthOutcome {
     AuthOutcome::Respond(Box::new(resp))
 }
 
-/// 401 or 407 with a SHA-256 and an MD5 challenge, MD5 last.
+/// 401 or 407 with a challenge per algorithm, in `order`.
 fn challenge(
     req: &Message,
     server: &DigestServer,
+    order: &[Algorithm],
     now: u64,
     proxy: bool,
     stale: bool,
@@ -305,8 +327,8 @@ fn challenge(
     };
     let mut resp = Message::response_to(req, code, None);
     resp.set_to_tag(&sip::ids::new_tag());
-    for alg in [Algorithm::Sha256, Algorithm::Md5] {
-        resp.push_header(header, server.challenge(now, alg, stale).to_string());
+    for alg in order {
+        resp.push_header(header, server.challenge(now, *alg, stale).to_string());
     }
     AuthOutcome::Respond(Box::new(resp))
 }

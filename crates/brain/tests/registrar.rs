@@ -282,14 +282,14 @@ async fn challenge_then_register() {
         let (b, _dir) = brain().await;
         let mut phone = Phone::new(b.addr, "alice", "s3cret").await;
         let challenge = phone.fetch_challenge("alice").await;
-        // Two challenges, SHA-256 first and MD5 last (RFC 8760).
+        // Two challenges, MD5 first for old phones, then SHA-256 (RFC 8760).
         let offered: Vec<Challenge> = challenge
             .header_lines(HeaderName::WwwAuthenticate)
             .map(|v| Challenge::parse(v).expect("challenge"))
             .collect();
         assert_eq!(offered.len(), 2);
-        assert_eq!(offered[0].algorithm(), Algorithm::Sha256);
-        assert_eq!(offered[1].algorithm(), Algorithm::Md5);
+        assert_eq!(offered[0].algorithm(), Algorithm::Md5);
+        assert_eq!(offered[1].algorithm(), Algorithm::Sha256);
         assert!(offered.iter().all(|c| c.realm == DOMAIN && !c.stale));
 
         let me = format!("sip:alice@{}", phone.addr());
@@ -777,7 +777,8 @@ async fn proxy_checks_use_407_and_proxy_authorization() {
             .map(|v| Challenge::parse(v).expect("challenge"))
             .collect();
         assert_eq!(challenges.len(), 2);
-        assert_eq!(challenges[1].algorithm(), Algorithm::Md5);
+        assert_eq!(challenges[0].algorithm(), Algorithm::Md5);
+        assert_eq!(challenges[1].algorithm(), Algorithm::Sha256);
         let uri = format!("sip:bob@{DOMAIN}");
         let creds = sip::auth::respond(
             &challenges[0],

@@ -267,11 +267,16 @@ async fn serve_metrics(
         let brain = brain.clone();
         let sbc = sbc.clone();
         tokio::spawn(async move {
+            // The request head, up to its blank line, within 5 s and 2 KiB.
             let mut head = [0u8; 2048];
-            let read = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut head)).await;
-            let Ok(Ok(n)) = read else {
-                return;
-            };
+            let mut n = 0;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while n < head.len() && !head[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                match tokio::time::timeout_at(deadline, conn.read(&mut head[n..])).await {
+                    Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
+                    Ok(Ok(read)) => n += read,
+                }
+            }
             let (status, body) = if head[..n].starts_with(b"GET /metrics ")
                 || head[..n].starts_with(b"GET /metrics?")
             {
