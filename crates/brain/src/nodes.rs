@@ -283,7 +283,7 @@ impl Nodes {
             node.alive = true;
             node.role = hello.role;
             node.max_streams = hello.capacity.max_streams;
-            if hello.role == Role::Sbc {
+            let assigned = if hello.role == Role::Sbc {
                 // Slices the node says it serves and nobody else holds come
                 // back to it (a brain restart); then new ones up to its share.
                 for r in &hello.ranges {
@@ -323,7 +323,9 @@ impl Nodes {
                 )
             } else {
                 None
-            }
+            };
+            self.publish_counts(&st.nodes);
+            assigned
         };
         tracing::info!(node = %id, %peer, role = ?hello.role, "media node connected");
         let nodes = self.clone();
@@ -381,6 +383,25 @@ impl Nodes {
             // Moving the calls and slices to a live SBC is the failover work.
             tracing::error!(node = %id, calls = ?calls, "media node dead; its calls have no media");
             self.metrics.node_lost();
+        }
+        self.publish_counts(&st.nodes);
+    }
+
+    /// The `tandem_nodes{role,state}` gauge: what an on-call engineer checks
+    /// first when calls get 503.
+    fn publish_counts(&self, nodes: &BTreeMap<NodeId, Node>) {
+        for role in [Role::Sbc, Role::Mixer] {
+            let label = match role {
+                Role::Sbc => "sbc",
+                Role::Mixer => "mixer",
+            };
+            let live = nodes.values().filter(|n| n.role == role && n.alive).count();
+            let dead = nodes
+                .values()
+                .filter(|n| n.role == role && !n.alive)
+                .count();
+            self.metrics.nodes_set(label, "live", live as i64);
+            self.metrics.nodes_set(label, "dead", dead as i64);
         }
     }
 

@@ -10,7 +10,7 @@ use crate::relay::RelayConfig;
 
 /// Where a node looks for the brain when nothing says otherwise (the
 /// brain's control listener on the same machine, as `tandem up` runs it).
-pub const DEFAULT_BRAIN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 7600);
+pub const DEFAULT_BRAIN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5090);
 
 #[derive(Debug, Clone)]
 pub struct SbcConfig {

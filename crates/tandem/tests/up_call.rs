@@ -29,32 +29,39 @@ struct Up {
     child: Child,
     sip: SocketAddr,
     api: SocketAddr,
+    control: SocketAddr,
+    sbc: Option<Child>,
 }
 
 impl Drop for Up {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for child in std::iter::once(&mut self.child).chain(self.sbc.as_mut()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
-fn up(dir: &Path, config: &Path) -> Up {
+/// `role` is "up" (every role in one process) or "brain" (then an SBC
+/// process is started beside it, joined over the control protocol).
+fn up(dir: &Path, config: &Path, role: &str) -> Up {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
         .arg("--data-dir")
         .arg(dir)
-        .args(["up", "--config"])
+        .args([role, "--config"])
         .arg(config)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
         .expect("tandem up");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let (mut sip, mut api) = (None, None);
-    while sip.is_none() || api.is_none() {
+    let (mut sip, mut api, mut control) = (None, None, None);
+    while sip.is_none() || api.is_none() || control.is_none() {
         let line = lines.next().expect("tandem up exited").expect("line");
         let parts: Vec<&str> = line.split_whitespace().collect();
         match parts[..] {
             ["listening", "SIP", "UDP", addr] => sip = addr.parse().ok(),
+            ["listening", "control", addr] => control = addr.parse().ok(),
             ["listening", "API", url] => {
                 api = url
                     .trim_start_matches("http://")
@@ -66,10 +73,26 @@ fn up(dir: &Path, config: &Path) -> Up {
         }
     }
     std::thread::spawn(move || for _ in lines {});
+    let control: SocketAddr = control.expect("control");
+    let sbc = (role == "brain").then(|| {
+        Command::new(env!("CARGO_BIN_EXE_tandem"))
+            .args([
+                "sbc",
+                "--brain",
+                &control.to_string(),
+                "--media-ip",
+                "127.0.0.1",
+            ])
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("tandem sbc")
+    });
     Up {
         child,
         sip: sip.expect("sip"),
         api: api.expect("api"),
+        control,
+        sbc,
     }
 }
 
@@ -112,14 +135,34 @@ fn http_get(addr: SocketAddr, path: &str) -> String {
     out
 }
 
+/// Until the separate SBC process has joined the brain.
+fn wait_for_sbc(api: SocketAddr) {
+    for _ in 0..100 {
+        if http_get(api, "/metrics").contains("tandem_nodes{role=\"sbc\",state=\"live\"} 1") {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("the SBC never joined:\n{}", http_get(api, "/metrics"));
+}
+
 #[test]
 fn registered_callee_gets_a_call_with_audio_through_the_sbc() {
+    call_through("up", 32000);
+}
+
+#[test]
+fn the_same_call_with_brain_and_sbc_as_separate_processes() {
+    call_through("brain", 33000);
+}
+
+fn call_through(role: &str, media_base: u16) {
     if Command::new("sipp").arg("-v").output().is_err() {
         assert!(std::env::var_os("CI").is_none(), "sipp is required in CI");
         eprintln!("sipp not installed: skipping");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("tandem-up-call-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("tandem-up-call-{role}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     tandem(&dir, &["tenant", "add", "demo", "--domain", "127.0.0.1"]);
@@ -152,11 +195,18 @@ fn registered_callee_gets_a_call_with_audio_through_the_sbc() {
     let config = dir.join("tandem.toml");
     std::fs::write(
         &config,
-        "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n[api]\nlisten = \"127.0.0.1:0\"\n\
-[control]\nlisten = \"127.0.0.1:0\"\n[media]\nport_min = 32000\nport_max = 32999\n",
+        format!(
+            "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n[api]\nlisten = \"127.0.0.1:0\"\n\
+[control]\nlisten = \"127.0.0.1:0\"\n[media]\nport_min = {media_base}\nport_max = {}\n",
+            media_base + 999
+        ),
     )
     .expect("config");
-    let up = up(&dir, &config);
+    let up = up(&dir, &config, role);
+    if up.sbc.is_some() {
+        wait_for_sbc(up.api);
+    }
+    let _ = up.control;
     let target = up.sip.to_string();
 
     // Bob registers from the port his UAS will answer on.
@@ -265,8 +315,11 @@ fn registered_callee_gets_a_call_with_audio_through_the_sbc() {
     );
     // The audio crossed the SBC: 7 s of 30 ms packets is 233 each way.
     let metrics = http_get(up.api, "/metrics");
-    let relayed = metric(&metrics, "sbc_packets_out_total");
-    assert!(relayed >= 400, "SBC relayed {relayed} packets:\n{metrics}");
+    if role == "up" {
+        // In one process /metrics carries the SBC's counters too.
+        let relayed = metric(&metrics, "sbc_packets_out_total");
+        assert!(relayed >= 400, "SBC relayed {relayed} packets:\n{metrics}");
+    }
     assert!(
         metrics.contains("tandem_calls_total{disposition=\"answered\"} 1"),
         "{metrics}"
