@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use crate::header::{Header, HeaderName};
 use crate::method::Method;
-use crate::typed::{self, CSeq, Contact, NameAddr, TypedError, Via};
+use crate::typed::{self, CSeq, Contact, NameAddr, NameAddrRef, TypedError, Via};
 use crate::uri::Uri;
 
 /// Text inside a message: a span of the original bytes, or owned.
@@ -451,12 +451,22 @@ impl Message {
         NameAddr::parse(self.header(HeaderName::To).unwrap_or(""))
     }
 
+    /// From, with its URI left in the header text (nothing is copied).
+    pub fn from_addr(&self) -> Result<NameAddrRef<'_>, TypedError> {
+        NameAddrRef::parse(self.header(HeaderName::From).unwrap_or(""))
+    }
+
+    /// To, with its URI left in the header text (nothing is copied).
+    pub fn to_addr(&self) -> Result<NameAddrRef<'_>, TypedError> {
+        NameAddrRef::parse(self.header(HeaderName::To).unwrap_or(""))
+    }
+
     pub fn from_tag(&self) -> Option<&str> {
-        self.from_header().ok().and_then(|n| n.tag())
+        self.from_addr().ok().and_then(|n| n.tag())
     }
 
     pub fn to_tag(&self) -> Option<&str> {
-        self.to_header().ok().and_then(|n| n.tag())
+        self.to_addr().ok().and_then(|n| n.tag())
     }
 
     /// Adds `;tag=` to the To header when it has none (a UAS creating a dialog).
@@ -465,7 +475,7 @@ impl Message {
             return;
         };
         let current = self.text(&self.headers[i].value);
-        if NameAddr::parse(current).is_ok_and(|n| n.tag().is_some()) {
+        if NameAddrRef::parse(current).is_ok_and(|n| n.tag().is_some()) {
             return;
         }
         // A value ending in ';' (accepted as an empty parameter list) takes

@@ -13,8 +13,8 @@ use bytes::Bytes;
 use crate::header::HeaderName;
 use crate::message::{Entry, Message, RequestLine, StartLine, StatusLine, Text};
 use crate::method::Method;
-use crate::typed::{self, CSeq, NameAddr};
-use crate::uri::Uri;
+use crate::typed::{self, CSeq, ContactRef, NameAddrRef, Via};
+use crate::uri::{Uri, UriRef};
 
 /// At most this many header lines per message: bounds memory per message
 /// whatever a peer sends.
@@ -366,17 +366,17 @@ fn parse_start_line(data: &[u8], s: usize, e: usize) -> Result<StartLine, ParseE
     if uri.is_empty() {
         return Err(ParseError::new("Malformed request line"));
     }
-    let parsed = Uri::parse(uri)
+    let parsed = UriRef::parse(uri)
         .map_err(|e| ParseError::owned(format!("Malformed Request-URI: {}", e.reason())))?;
     // RFC 3261 §19.1.1: headers are not allowed in a Request-URI; forwarding
     // them would let a caller inject headers downstream.
-    if parsed.as_sip().is_some_and(|u| !u.headers.is_empty()) {
+    if parsed.as_sip().is_some_and(|u| u.has_headers()) {
         return Err(ParseError::new("Request-URI must not contain headers"));
     }
     let uri_start = s + method.len() + 1;
     Ok(StartLine::Request(RequestLine {
         method: Method::from_token(method),
-        uri: parsed,
+        uri: parsed.to_uri(),
         raw_uri: Some(span(uri_start, uri_start + uri.len())),
     }))
 }
@@ -511,16 +511,18 @@ fn validate(msg: &Message) -> Result<(), String> {
         }
     }
 
-    msg.top_via()
+    // The checks below parse exactly as the typed accessors do, but through
+    // the borrowed views, so validating copies nothing.
+    Via::check(msg.values(HeaderName::Via).next().unwrap_or(""))
         .map_err(|e| format!("Malformed Via header: {e}"))?;
     let from = msg
         .header(HeaderName::From)
-        .map(NameAddr::parse)
+        .map(NameAddrRef::parse)
         .ok_or_else(|| missing(HeaderName::From))?;
     from.map_err(|e| format!("Malformed From header: {e}"))?;
     let to = msg
         .header(HeaderName::To)
-        .map(NameAddr::parse)
+        .map(NameAddrRef::parse)
         .ok_or_else(|| missing(HeaderName::To))?;
     to.map_err(|e| format!("Malformed To header: {e}"))?;
 
@@ -549,8 +551,8 @@ fn validate(msg: &Message) -> Result<(), String> {
         return Err("Invalid Expires header".into());
     }
     if msg.is_request() {
-        for c in msg.contacts() {
-            c.map_err(|e| format!("Malformed Contact header: {e}"))?;
+        for c in msg.values(HeaderName::Contact) {
+            ContactRef::parse(c).map_err(|e| format!("Malformed Contact header: {e}"))?;
         }
     }
     Ok(())

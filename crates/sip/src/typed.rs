@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use crate::method::Method;
-use crate::uri::{Host, Uri, parse_host_port};
+use crate::uri::{Host, HostRef, Uri, UriRef, parse_host_port_ref};
 
 /// Why a header value did not parse; the text is fit for a 400 reason phrase.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -287,41 +287,19 @@ pub struct Via<'a> {
 
 impl<'a> Via<'a> {
     pub fn parse(value: &'a str) -> Result<Via<'a>> {
-        let value = trim_wsp(value);
-        // sent-protocol: name SLASH version SLASH transport, SWS around SLASH.
-        let mut parts = value.splitn(3, '/');
-        let name = trim_wsp(parts.next().unwrap_or(""));
-        let version = trim_wsp(parts.next().unwrap_or(""));
-        let rest = parts
-            .next()
-            .ok_or_else(|| TypedError::new("malformed Via sent-protocol"))?
-            .trim_start_matches(is_wsp_char);
-        if !is_token(name) || !is_token(version) {
-            return Err(TypedError::new("malformed Via sent-protocol"));
-        }
-        let tlen = rest.bytes().take_while(|&b| is_token_char(b)).count();
-        if tlen == 0 {
-            return Err(TypedError::new("malformed Via transport"));
-        }
-        let transport = &rest[..tlen];
-        let after = &rest[tlen..];
-        if !after.starts_with(is_wsp_char) {
-            return Err(TypedError::new("malformed Via sent-by"));
-        }
-        let (sent_by, params) = split_at_params(after);
-        let sent_by = compact_colon(sent_by);
-        let (host, port) =
-            parse_host_port(&sent_by).map_err(|_| TypedError::new("malformed Via sent-by"))?;
-        let params = Params::parse(params.unwrap_or(""))
-            .map_err(|_| TypedError::new("malformed Via parameters"))?;
-        let protocol_end = version.as_ptr() as usize + version.len() - value.as_ptr() as usize;
+        let (protocol, transport, host, port, params) = parse_via(value, |h| h.to_host())?;
         Ok(Via {
-            protocol: &value[..protocol_end],
+            protocol,
             transport,
             host,
             port,
             params,
         })
+    }
+
+    /// Whether [`Via::parse`] accepts `value`, without copying the host.
+    pub fn check(value: &str) -> Result<()> {
+        parse_via(value, |_| ()).map(|_| ())
     }
 
     pub fn branch(&self) -> Option<&'a str> {
@@ -344,6 +322,46 @@ impl<'a> Via<'a> {
             .get("rport")
             .map(|v| v.and_then(|p| p.parse().ok()))
     }
+}
+
+type ViaParts<'a, H> = (&'a str, &'a str, H, Option<u16>, Params<'a>);
+
+/// The Via grammar, shared by [`Via::parse`] and [`Via::check`]; `host`
+/// makes what the caller keeps of the host.
+fn parse_via<'a, H>(
+    value: &'a str,
+    host: impl FnOnce(HostRef<'_>) -> H,
+) -> Result<ViaParts<'a, H>> {
+    let value = trim_wsp(value);
+    // sent-protocol: name SLASH version SLASH transport, SWS around SLASH.
+    let mut parts = value.splitn(3, '/');
+    let name = trim_wsp(parts.next().unwrap_or(""));
+    let version = trim_wsp(parts.next().unwrap_or(""));
+    let rest = parts
+        .next()
+        .ok_or_else(|| TypedError::new("malformed Via sent-protocol"))?
+        .trim_start_matches(is_wsp_char);
+    if !is_token(name) || !is_token(version) {
+        return Err(TypedError::new("malformed Via sent-protocol"));
+    }
+    let tlen = rest.bytes().take_while(|&b| is_token_char(b)).count();
+    if tlen == 0 {
+        return Err(TypedError::new("malformed Via transport"));
+    }
+    let transport = &rest[..tlen];
+    let after = &rest[tlen..];
+    if !after.starts_with(is_wsp_char) {
+        return Err(TypedError::new("malformed Via sent-by"));
+    }
+    let (sent_by, params) = split_at_params(after);
+    let sent_by = compact_colon(sent_by);
+    let (h, port) =
+        parse_host_port_ref(&sent_by).map_err(|_| TypedError::new("malformed Via sent-by"))?;
+    let h = host(h);
+    let params = Params::parse(params.unwrap_or(""))
+        .map_err(|_| TypedError::new("malformed Via parameters"))?;
+    let protocol_end = version.as_ptr() as usize + version.len() - value.as_ptr() as usize;
+    Ok((&value[..protocol_end], transport, h, port, params))
 }
 
 fn is_wsp_char(c: char) -> bool {
@@ -376,6 +394,31 @@ pub struct NameAddr<'a> {
 
 impl<'a> NameAddr<'a> {
     pub fn parse(value: &'a str) -> Result<NameAddr<'a>> {
+        NameAddrRef::parse(value).map(|n| n.to_name_addr())
+    }
+
+    pub fn tag(&self) -> Option<&'a str> {
+        self.params.value("tag")
+    }
+}
+
+/// A [`NameAddr`] whose URI is left in the header text ([`UriRef`]): as
+/// fully checked, but parsing it allocates nothing. The message parser
+/// validates From, To and Contact with it, and tag lookups read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameAddrRef<'a> {
+    /// Display name, unquoted and unescaped.
+    pub display: Option<Cow<'a, str>>,
+    pub uri: UriRef<'a>,
+    /// The URI as written.
+    pub uri_text: &'a str,
+    /// Whether the URI was enclosed in `<>`.
+    pub angle: bool,
+    pub params: Params<'a>,
+}
+
+impl<'a> NameAddrRef<'a> {
+    pub fn parse(value: &'a str) -> Result<NameAddrRef<'a>> {
         let value = trim_wsp(value);
         let b = value.as_bytes();
         let (display, rest) = if b.first() == Some(&b'"') {
@@ -423,9 +466,9 @@ impl<'a> NameAddr<'a> {
             (uri, params, false)
         };
         let uri =
-            Uri::parse(uri_text).map_err(|e| TypedError(Cow::Owned(format!("bad URI: {e}"))))?;
+            UriRef::parse(uri_text).map_err(|e| TypedError(Cow::Owned(format!("bad URI: {e}"))))?;
         let params = Params::parse(params.unwrap_or(""))?;
-        Ok(NameAddr {
+        Ok(NameAddrRef {
             display,
             uri,
             uri_text,
@@ -436,6 +479,17 @@ impl<'a> NameAddr<'a> {
 
     pub fn tag(&self) -> Option<&'a str> {
         self.params.value("tag")
+    }
+
+    /// The owned-URI form, as [`NameAddr::parse`] gives it.
+    pub fn to_name_addr(&self) -> NameAddr<'a> {
+        NameAddr {
+            display: self.display.clone(),
+            uri: self.uri.to_uri(),
+            uri_text: self.uri_text,
+            angle: self.angle,
+            params: self.params,
+        }
     }
 }
 
@@ -448,10 +502,26 @@ pub enum Contact<'a> {
 
 impl<'a> Contact<'a> {
     pub fn parse(value: &'a str) -> Result<Contact<'a>> {
+        Ok(match ContactRef::parse(value)? {
+            ContactRef::Wildcard => Contact::Wildcard,
+            ContactRef::Addr(n) => Contact::Addr(n.to_name_addr()),
+        })
+    }
+}
+
+/// A Contact value whose URI is left in the text (see [`NameAddrRef`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContactRef<'a> {
+    Wildcard,
+    Addr(NameAddrRef<'a>),
+}
+
+impl<'a> ContactRef<'a> {
+    pub fn parse(value: &'a str) -> Result<ContactRef<'a>> {
         if trim_wsp(value) == "*" {
-            Ok(Contact::Wildcard)
+            Ok(ContactRef::Wildcard)
         } else {
-            NameAddr::parse(value).map(Contact::Addr)
+            NameAddrRef::parse(value).map(ContactRef::Addr)
         }
     }
 }
@@ -573,6 +643,36 @@ mod tests {
             "Bad\"Name <sip:a@b>",
         ] {
             assert!(NameAddr::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn borrowed_checks_agree_with_the_typed_parsers() {
+        for v in [
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1",
+            "SIP / 2.0 / TCP Proxy.Example : 5070 ;rport",
+            "SIP/2.0/UDP",
+            "SIP/2.0/UDP 2001:db8::1",
+            "SIP/2.0/UDP h;branch=",
+        ] {
+            assert_eq!(Via::check(v).is_ok(), Via::parse(v).is_ok(), "{v}");
+        }
+        for v in [
+            r#""A \"B" <sip:a%40b@x;lr>;tag=1"#,
+            "sip:a@b;tag=2",
+            "<tel:+1555>",
+            "*",
+            "<sip:a@b",
+            "Bad\"Name <sip:a@b>",
+            "<sip:a@[::1>",
+        ] {
+            let owned = Contact::parse(v);
+            let borrowed = ContactRef::parse(v);
+            assert_eq!(owned.is_ok(), borrowed.is_ok(), "{v}");
+            if let (Ok(Contact::Addr(o)), Ok(ContactRef::Addr(b))) = (owned, borrowed) {
+                assert_eq!(o, b.to_name_addr());
+                assert_eq!(o.tag(), b.tag());
+            }
         }
     }
 

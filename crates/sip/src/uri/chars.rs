@@ -235,17 +235,21 @@ pub(crate) fn run(b: &[u8], start: usize, class: u16) -> Result<(usize, bool), U
     Ok((i, escaped))
 }
 
-/// `s[start..end]`, unescaped if `escaped`; the allocation the caller's
-/// `String` field needs anyway is the only one unless there are escapes.
-/// `start..end` must come from [`run`] (so it lies on ASCII boundaries).
+/// Checks that `s[start..end]` unescapes to UTF-8 (every owned field is a
+/// `String`). `start..end` must come from [`run`], so its escapes are
+/// well formed; only text with escapes needs the check (and allocates).
 #[inline]
-pub(crate) fn owned(s: &str, start: usize, end: usize, escaped: bool) -> Result<String, UriError> {
-    let part = s.get(start..end).unwrap_or_default();
+pub(crate) fn check(s: &str, start: usize, end: usize, escaped: bool) -> Result<(), UriError> {
     if escaped {
-        unescape(part).map(Cow::into_owned)
-    } else {
-        Ok(part.to_owned())
+        unescape(s.get(start..end).unwrap_or_default())?;
     }
+    Ok(())
+}
+
+/// Unescapes text that [`check`] (or a parser using it) already accepted.
+pub(crate) fn decode(s: &str) -> Cow<'_, str> {
+    // Cannot fail on checked text; the fallback only keeps this panic-free.
+    unescape(s).unwrap_or(Cow::Borrowed(s))
 }
 
 /// Decimal digits of `n` at the end of `buf`; returns where they start.

@@ -26,11 +26,11 @@ impl Host {
     pub fn parse(s: &str) -> Result<Host, UriError> {
         if let Some(inner) = s.strip_prefix('[') {
             return match inner.strip_suffix(']') {
-                Some(addr) => parse_v6(addr),
+                Some(addr) => parse_v6(addr).map(|h| h.to_host()),
                 None => Err(UriError::new(UriErrorKind::Ipv6)),
             };
         }
-        parse_plain(s)
+        parse_plain(s).map(|h| h.to_host())
     }
 
     /// RFC 3261 §19.1.4 host comparison: domains case-insensitively, IP
@@ -46,6 +46,40 @@ impl Host {
 
     pub fn is_ip(&self) -> bool {
         !matches!(self, Host::Domain(_))
+    }
+}
+
+/// A validated host as written, borrowed from the text it was parsed from:
+/// what the parsers produce before anything is copied. A domain keeps its
+/// spelling; [`HostRef::to_host`] lower-cases it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostRef<'a> {
+    Domain(&'a str),
+    V4(Ipv4Addr),
+    V6(Ipv6Addr),
+}
+
+impl HostRef<'_> {
+    pub fn to_host(&self) -> Host {
+        match *self {
+            HostRef::Domain(d) => Host::Domain(d.to_ascii_lowercase()),
+            HostRef::V4(a) => Host::V4(a),
+            HostRef::V6(a) => Host::V6(a),
+        }
+    }
+
+    pub fn is_ip(&self) -> bool {
+        !matches!(self, HostRef::Domain(_))
+    }
+}
+
+impl fmt::Display for HostRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostRef::Domain(d) => f.write_str(d),
+            HostRef::V4(a) => super::chars::write_ipv4(f, *a),
+            HostRef::V6(a) => write!(f, "[{a}]"),
+        }
     }
 }
 
@@ -91,6 +125,11 @@ impl From<std::net::IpAddr> for Host {
 /// `1.2.3.4:5060`. `[2001:db8::10:5070]` is an address without a port
 /// (RFC 5118 §4.3): inside brackets every colon belongs to the address.
 pub fn parse_host_port(s: &str) -> Result<(Host, Option<u16>), UriError> {
+    parse_host_port_ref(s).map(|(h, p)| (h.to_host(), p))
+}
+
+/// [`parse_host_port`] without copying the host.
+pub fn parse_host_port_ref(s: &str) -> Result<(HostRef<'_>, Option<u16>), UriError> {
     parse_host_port_prefix(s, |_| false).map(|(h, p, _)| (h, p))
 }
 
@@ -100,7 +139,7 @@ pub fn parse_host_port(s: &str) -> Result<(Host, Option<u16>), UriError> {
 pub(crate) fn parse_host_port_prefix(
     s: &str,
     stop: fn(u8) -> bool,
-) -> Result<(Host, Option<u16>, usize), UriError> {
+) -> Result<(HostRef<'_>, Option<u16>, usize), UriError> {
     let b = s.as_bytes();
     let (host, mut i) = if b.first() == Some(&b'[') {
         let Some(close) = b.iter().position(|&c| c == b']') else {
@@ -169,11 +208,11 @@ pub(crate) fn parse_port(s: &str) -> Result<u16, UriError> {
     u16::try_from(v).map_err(|_| err())
 }
 
-fn parse_v6(s: &str) -> Result<Host, UriError> {
+fn parse_v6(s: &str) -> Result<HostRef<'_>, UriError> {
     // std's parser takes exactly RFC 4291 text forms, including an embedded
     // IPv4 tail, and no zone id — what RFC 5954's corrected ABNF allows.
     if let Ok(a) = s.parse::<Ipv6Addr>() {
-        return Ok(Host::V6(a));
+        return Ok(HostRef::V6(a));
     }
     // RFC 3261's original ABNF wanted three colons before an IPv4 tail
     // ("2001:db8:::192.0.2.1"); RFC 5118 §4.10 asks receivers to be robust
@@ -184,29 +223,27 @@ fn parse_v6(s: &str) -> Result<Host, UriError> {
     {
         let fixed = format!("{}::{}", &s[..i], &s[i + 3..]);
         if let Ok(a) = fixed.parse::<Ipv6Addr>() {
-            return Ok(Host::V6(a));
+            return Ok(HostRef::V6(a));
         }
     }
     Err(UriError::new(UriErrorKind::Ipv6))
 }
 
 /// A hostname or an IPv4 address (no brackets, no port).
-fn parse_plain(s: &str) -> Result<Host, UriError> {
+fn parse_plain(s: &str) -> Result<HostRef<'_>, UriError> {
     let b = s.as_bytes();
     if b.is_empty() {
         return Err(UriError::new(UriErrorKind::EmptyHost));
     }
     if let Some(a) = parse_v4(b) {
-        return Ok(Host::V4(a));
+        return Ok(HostRef::V4(a));
     }
     // Digits-and-dots that are not IPv4 ("1.2.3", "1.2.3.999") are no
     // hostname either: a toplabel starts with a letter.
     if !valid_hostname(b) {
         return Err(bare_v6_or(s, |_| false, UriError::new(UriErrorKind::Host)));
     }
-    let mut d = s.to_owned();
-    d.make_ascii_lowercase();
-    Ok(Host::Domain(d))
+    Ok(HostRef::Domain(s))
 }
 
 /// `IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT`, each
