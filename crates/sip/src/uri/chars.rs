@@ -28,6 +28,8 @@ pub(crate) const TEL_NUMBER: u16 = 1 << 7;
 pub(crate) const TEL_NUMBER_OUT: u16 = 1 << 8;
 /// Bytes of a hostname or IPv4 address: alphanum / `- .`.
 pub(crate) const HOST: u16 = 1 << 9;
+/// ASCII letters and digits.
+pub(crate) const ALNUM: u16 = 1 << 10;
 
 static TABLE: [u16; 256] = build_table();
 
@@ -82,6 +84,9 @@ const fn build_table() -> [u16; 256] {
         }
         if alnum || matches!(c, b'-' | b'.') {
             v |= HOST;
+        }
+        if alnum {
+            v |= ALNUM;
         }
         if c.is_ascii_hexdigit() || matches!(c, b'*' | b'#' | b'-' | b'.' | b'(' | b')') {
             v |= TEL_NUMBER;

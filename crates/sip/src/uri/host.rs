@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use super::chars::{HOST, is};
+use super::chars::{ALNUM, is};
 use super::{UriError, UriErrorKind};
 
 /// The host of a SIP URI or a Via sent-by.
@@ -147,8 +147,8 @@ pub(crate) fn parse_host_port_prefix(
         };
         (parse_v6(&s[1..close])?, close + 1)
     } else {
-        let end = b.iter().position(|&c| !is(c, HOST)).unwrap_or(b.len());
-        match parse_plain(&s[..end]) {
+        let (end, valid) = scan_hostname(b);
+        match plain(&s[..end], valid) {
             Ok(h) => (h, end),
             Err(e) => return Err(bare_v6_or(s, stop, e)),
         }
@@ -231,6 +231,12 @@ fn parse_v6(s: &str) -> Result<HostRef<'_>, UriError> {
 
 /// A hostname or an IPv4 address (no brackets, no port).
 fn parse_plain(s: &str) -> Result<HostRef<'_>, UriError> {
+    let (end, valid) = scan_hostname(s.as_bytes());
+    plain(s, valid && end == s.len())
+}
+
+/// `s` as an IPv4 address, else as a hostname when `valid_hostname`.
+fn plain(s: &str, valid_hostname: bool) -> Result<HostRef<'_>, UriError> {
     let b = s.as_bytes();
     if b.is_empty() {
         return Err(UriError::new(UriErrorKind::EmptyHost));
@@ -240,7 +246,7 @@ fn parse_plain(s: &str) -> Result<HostRef<'_>, UriError> {
     }
     // Digits-and-dots that are not IPv4 ("1.2.3", "1.2.3.999") are no
     // hostname either: a toplabel starts with a letter.
-    if !valid_hostname(b) {
+    if !valid_hostname {
         return Err(bare_v6_or(s, |_| false, UriError::new(UriErrorKind::Host)));
     }
     Ok(HostRef::Domain(s))
@@ -277,32 +283,38 @@ fn parse_v4(b: &[u8]) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(octets))
 }
 
-/// `hostname = *( domainlabel "." ) toplabel [ "." ]`; labels are alphanum
-/// with inner hyphens, and the toplabel starts with a letter. One pass, as
-/// this runs for most URIs.
-fn valid_hostname(b: &[u8]) -> bool {
-    let b = match b {
-        [rest @ .., b'.'] => rest,
-        _ => b,
-    };
+/// Finds where the hostname-or-IPv4 text at the start of `b` ends (the
+/// first byte neither can hold) and, in the same pass, whether it is a valid
+/// `hostname = *( domainlabel "." ) toplabel [ "." ]`: labels are alphanum
+/// with inner hyphens, and the toplabel starts with a letter. This runs for
+/// every URI and Via, so it looks at each byte once.
+fn scan_hostname(b: &[u8]) -> (usize, bool) {
+    let mut ok = true;
     let mut prev = b'.';
-    let mut top_first = 0u8;
-    for &c in b {
-        if c == b'.' {
-            // Rejects an empty label and one ending in '-'.
-            if !prev.is_ascii_alphanumeric() {
-                return false;
+    // Where the current label starts, and where the one before it did.
+    let (mut label, mut last_label) = (0, 0);
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if !is(c, ALNUM) {
+            match c {
+                // Labels are checked at their edges: no empty label, none
+                // starting or ending with '-'.
+                b'.' => {
+                    ok &= prev != b'.' && prev != b'-';
+                    last_label = label;
+                    label = i + 1;
+                }
+                b'-' => ok &= prev != b'.',
+                _ => break,
             }
-        } else if c.is_ascii_alphanumeric() {
-            if prev == b'.' {
-                top_first = c;
-            }
-        } else if c != b'-' || prev == b'.' {
-            return false;
         }
         prev = c;
+        i += 1;
     }
-    prev.is_ascii_alphanumeric() && top_first.is_ascii_alphabetic()
+    // One trailing dot is allowed: then the toplabel is the one before it.
+    let top = if prev == b'.' { last_label } else { label };
+    let valid = ok && prev != b'-' && b.get(top).is_some_and(u8::is_ascii_alphabetic);
+    (i, valid)
 }
 
 #[cfg(test)]
@@ -316,5 +328,45 @@ mod legacy_v6_tests {
         // Only before an IPv4 tail: elsewhere three colons stay an error.
         assert!(Host::parse("[2001:db8:::1]").is_err());
         assert!(Host::parse("[:::]").is_err());
+    }
+}
+
+#[cfg(test)]
+mod hostname_tests {
+    use super::*;
+
+    /// The grammar read literally: split into labels, check each.
+    fn reference(s: &str) -> bool {
+        let s = s.strip_suffix('.').unwrap_or(s);
+        let labels: Vec<&str> = s.split('.').collect();
+        labels.iter().all(|l| {
+            !l.is_empty()
+                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        }) && labels
+            .last()
+            .is_some_and(|t| t.as_bytes()[0].is_ascii_alphabetic())
+    }
+
+    #[test]
+    fn one_pass_scan_matches_the_grammar() {
+        let alphabet = [b'a', b'1', b'-', b'.', b'Z'];
+        let mut stack = vec![Vec::new()];
+        while let Some(s) = stack.pop() {
+            let text = std::str::from_utf8(&s).expect("ascii");
+            let (end, valid) = scan_hostname(&s);
+            assert_eq!(end, s.len(), "{text}");
+            assert_eq!(valid, reference(text), "{text:?}");
+            if s.len() < 6 {
+                for c in alphabet {
+                    let mut next = s.clone();
+                    next.push(c);
+                    stack.push(next);
+                }
+            }
+        }
+        assert_eq!(scan_hostname(b"a.b;lr"), (3, true));
+        assert_eq!(scan_hostname(b"a_b"), (1, true));
     }
 }
