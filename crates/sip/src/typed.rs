@@ -53,6 +53,11 @@ fn is_wsp(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
+fn trim_start_wsp(s: &str) -> &str {
+    let b = s.as_bytes();
+    &s[b.iter().position(|&c| !is_wsp(c)).unwrap_or(b.len())..]
+}
+
 fn trim_wsp(s: &str) -> &str {
     // Byte-wise: `trim_matches` with a closure decodes chars, and this runs
     // for every parameter, name and value.
@@ -166,7 +171,17 @@ impl<'a> Params<'a> {
     /// grammar once so later lookups cannot fail.
     pub fn parse(raw: &'a str) -> Result<Params<'a>> {
         let p = Params { raw };
-        for item in p.raw_items() {
+        if params_ok(raw.as_bytes()) {
+            return Ok(p);
+        }
+        // Rejected (`check_items` accepts exactly the same): say why.
+        p.check_items()?;
+        Ok(p)
+    }
+
+    /// [`Params::parse`]'s grammar item by item, naming what is wrong.
+    fn check_items(&self) -> Result<()> {
+        for item in self.raw_items() {
             let (name, value) = split_param(item)?;
             if !is_token(name) {
                 return Err(TypedError::new("malformed parameter name"));
@@ -175,19 +190,14 @@ impl<'a> Params<'a> {
                 let ok = if v.starts_with('"') {
                     quoted_len(v.as_bytes()) == Some(v.len())
                 } else {
-                    // token, host (IPv6 reference included) or the extra
-                    // characters of uri-parameter values.
-                    !v.is_empty()
-                        && v.bytes().all(|b| {
-                            is_token_char(b) || matches!(b, b'[' | b']' | b':' | b'/' | b'@')
-                        })
+                    !v.is_empty() && v.bytes().all(is_param_value_char)
                 };
                 if !ok {
                     return Err(TypedError::new("malformed parameter value"));
                 }
             }
         }
-        Ok(p)
+        Ok(())
     }
 
     pub fn raw(&self) -> &'a str {
@@ -235,6 +245,62 @@ impl<'a> Params<'a> {
     pub fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
+}
+
+/// Whether [`Params::parse`] accepts `b`: the same grammar as its
+/// item-by-item checks, in one pass over the bytes, as this runs for every
+/// Via, From, To and Contact. `;`-separated items (a trailing `;` allowed),
+/// each a token name with optional `= value` (SWS around all three), the
+/// value a quoted string or a run of token, host and uri-parameter bytes.
+fn params_ok(b: &[u8]) -> bool {
+    let skip_wsp = |mut i: usize| {
+        while b.get(i).is_some_and(|&c| is_wsp(c)) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = 0;
+    while i < b.len() {
+        i = skip_wsp(i);
+        let name = i;
+        while b.get(i).is_some_and(|&c| is_token_char(c)) {
+            i += 1;
+        }
+        if i == name {
+            return false;
+        }
+        i = skip_wsp(i);
+        if b.get(i) == Some(&b'=') {
+            i = skip_wsp(i + 1);
+            if b.get(i) == Some(&b'"') {
+                match quoted_len(&b[i..]) {
+                    Some(n) => i += n,
+                    None => return false,
+                }
+            } else {
+                let value = i;
+                while b.get(i).is_some_and(|&c| is_param_value_char(c)) {
+                    i += 1;
+                }
+                if i == value {
+                    return false;
+                }
+            }
+            i = skip_wsp(i);
+        }
+        match b.get(i) {
+            None => return true,
+            Some(b';') => i += 1,
+            Some(_) => return false,
+        }
+    }
+    true
+}
+
+/// token, host (IPv6 reference included) or the extra characters of
+/// uri-parameter values.
+fn is_param_value_char(b: u8) -> bool {
+    is_token_char(b) || matches!(b, b'[' | b']' | b':' | b'/' | b'@')
 }
 
 fn split_param(item: &str) -> Result<(&str, Option<&str>)> {
@@ -334,15 +400,17 @@ fn parse_via<'a, H>(
 ) -> Result<ViaParts<'a, H>> {
     let value = trim_wsp(value);
     // sent-protocol: name SLASH version SLASH transport, SWS around SLASH.
-    let mut parts = value.splitn(3, '/');
-    let name = trim_wsp(parts.next().unwrap_or(""));
-    let version = trim_wsp(parts.next().unwrap_or(""));
-    let rest = parts
-        .next()
-        .ok_or_else(|| TypedError::new("malformed Via sent-protocol"))?
-        .trim_start_matches(is_wsp_char);
+    let b = value.as_bytes();
+    let bad_protocol = || TypedError::new("malformed Via sent-protocol");
+    let s1 = memchr::memchr(b'/', b).ok_or_else(bad_protocol)?;
+    let s2 = memchr::memchr(b'/', &b[s1 + 1..])
+        .map(|n| s1 + 1 + n)
+        .ok_or_else(bad_protocol)?;
+    let name = trim_wsp(&value[..s1]);
+    let version = trim_wsp(&value[s1 + 1..s2]);
+    let rest = trim_start_wsp(&value[s2 + 1..]);
     if !is_token(name) || !is_token(version) {
-        return Err(TypedError::new("malformed Via sent-protocol"));
+        return Err(bad_protocol());
     }
     let tlen = rest.bytes().take_while(|&b| is_token_char(b)).count();
     if tlen == 0 {
@@ -353,7 +421,12 @@ fn parse_via<'a, H>(
     if !after.starts_with(is_wsp_char) {
         return Err(TypedError::new("malformed Via sent-by"));
     }
-    let (sent_by, params) = split_at_params(after);
+    // A valid sent-by holds no quote or '<', so its end is the first ';'
+    // (when either comes first, the sent-by fails to parse all the same).
+    let (sent_by, params) = match memchr::memchr(b';', after.as_bytes()) {
+        Some(semi) => (trim_wsp(&after[..semi]), Some(&after[semi + 1..])),
+        None => (trim_wsp(after), None),
+    };
     let sent_by = compact_colon(sent_by);
     let (h, port) =
         parse_host_port_ref(&sent_by).map_err(|_| TypedError::new("malformed Via sent-by"))?;
@@ -370,7 +443,7 @@ fn is_wsp_char(c: char) -> bool {
 
 /// `host SWS ":" SWS port` → `host:port` (rarely needed, so only then allocate).
 fn compact_colon(s: &str) -> Cow<'_, str> {
-    if s.bytes().any(is_wsp) {
+    if memchr::memchr2(b' ', b'\t', s.as_bytes()).is_some() {
         Cow::Owned(s.chars().filter(|c| !is_wsp_char(*c)).collect())
     } else {
         Cow::Borrowed(s)
@@ -424,19 +497,15 @@ impl<'a> NameAddrRef<'a> {
         let (display, rest) = if b.first() == Some(&b'"') {
             let end =
                 quoted_len(b).ok_or_else(|| TypedError::new("unterminated quoted display name"))?;
-            let rest = value[end..].trim_start_matches(is_wsp_char);
+            let rest = trim_start_wsp(&value[end..]);
             if !rest.starts_with('<') {
                 return Err(TypedError::new("display name without <URI>"));
             }
             (Some(unquote(&value[..end])), rest)
-        } else if let Some(lt) = value.find('<') {
+        } else if let Some(lt) = memchr::memchr(b'<', b) {
             let name = trim_wsp(&value[..lt]);
             // A token display name: tokens separated by LWS.
-            if !name
-                .split(is_wsp_char)
-                .filter(|t| !t.is_empty())
-                .all(is_token)
-            {
+            if !name.bytes().all(|c| is_token_char(c) || is_wsp(c)) {
                 return Err(TypedError::new("malformed display name"));
             }
             (
@@ -447,10 +516,9 @@ impl<'a> NameAddrRef<'a> {
             (None, value)
         };
         let (uri_text, params, angle) = if let Some(inner) = rest.strip_prefix('<') {
-            let gt = inner
-                .find('>')
+            let gt = memchr::memchr(b'>', inner.as_bytes())
                 .ok_or_else(|| TypedError::new("missing > after URI"))?;
-            let after = inner[gt + 1..].trim_start_matches(is_wsp_char);
+            let after = trim_start_wsp(&inner[gt + 1..]);
             let params = match after.strip_prefix(';') {
                 Some(p) => Some(p),
                 None if after.is_empty() => None,
@@ -711,6 +779,24 @@ mod tests {
         assert_eq!(p.get("missing"), None);
         assert!(Params::parse("a b=1").is_err());
         assert!(Params::parse("tag=\"open").is_err());
+    }
+
+    #[test]
+    fn one_pass_params_check_matches_the_item_checks() {
+        let alphabet = [b'a', b';', b'=', b'"', b'\\', b' ', b'[', b','];
+        let mut stack = vec![Vec::new()];
+        while let Some(s) = stack.pop() {
+            let text = std::str::from_utf8(&s).expect("ascii");
+            let p = Params { raw: text };
+            assert_eq!(params_ok(&s), p.check_items().is_ok(), "{text:?}");
+            if s.len() < 6 {
+                for c in alphabet {
+                    let mut next = s.clone();
+                    next.push(c);
+                    stack.push(next);
+                }
+            }
+        }
     }
 
     #[test]
