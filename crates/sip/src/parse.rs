@@ -135,115 +135,15 @@ pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, ParseError> {
     }
     let data: &[u8] = &buf;
     // RFC 3261 §7.5: CRLFs before the start line are ignored.
-    let mut pos = data
+    let pos = data
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
         .ok_or_else(|| ParseError::new("Empty message"))?;
 
-    // Find the end of the header section first, so that one UTF-8 check
-    // covers every span handed out later.
-    let head_start = pos;
-    let mut body_start = None;
-    let mut scan = pos;
-    while let Some((s, e, next)) = next_line(data, scan) {
-        if s == e {
-            body_start = Some(next);
-            break;
-        }
-        scan = next;
-    }
-    let body_start = body_start.ok_or_else(|| ParseError::new("Header section not terminated"))?;
-    if std::str::from_utf8(&data[head_start..body_start]).is_err() {
-        return Err(ParseError::new("Header section is not valid UTF-8"));
-    }
-
-    let (ls, le, next) =
-        next_line(data, pos).ok_or_else(|| ParseError::new("Missing start line"))?;
-    // A broken request line still leaves headers worth reading: with them
-    // the request can be answered with a 400 (or 505) naming the fault.
-    let (start, start_err) = match parse_start_line(data, ls, le) {
-        Ok(start) => (start, None),
-        Err(e) => match placeholder_request_line(&data[ls..le]) {
-            Some(start) => (start, Some(e)),
-            None => return Err(e),
-        },
+    let (start, start_err, headers, body_start) = match split_fast(data, pos) {
+        Some((start, headers, body_start)) => (start, None, headers, body_start),
+        None => split_checked(data, pos)?,
     };
-    pos = next;
-
-    let mut headers: Vec<Entry> = Vec::with_capacity(16);
-    let mut folded: Vec<usize> = Vec::new();
-    while let Some((s, e, next)) = next_line(data, pos) {
-        pos = next;
-        if s == e {
-            break;
-        }
-        if is_wsp(data[s]) {
-            // A continuation line (folding): extend the previous value.
-            let index = headers.len().wrapping_sub(1);
-            let Some(last) = headers.last_mut() else {
-                return Err(ParseError::new("Continuation line before any header"));
-            };
-            let mut end = e;
-            while end > s && is_wsp(data[end - 1]) {
-                end -= 1;
-            }
-            if let Text::Span(vs, ve) = &mut last.value
-                && data[s..end].iter().any(|b| !is_wsp(*b))
-            {
-                if *vs == *ve {
-                    // The value began on this line.
-                    let first = s + data[s..end].iter().take_while(|b| is_wsp(**b)).count();
-                    *vs = first as u32;
-                }
-                *ve = end as u32;
-                if folded.last() != Some(&index) {
-                    folded.push(index);
-                }
-            }
-            continue;
-        }
-        if headers.len() == MAX_HEADERS {
-            return Err(ParseError::new("Too many header lines"));
-        }
-        let colon = memchr::memchr(b':', &data[s..e])
-            .map(|c| s + c)
-            .ok_or_else(|| ParseError::new("Header line without a colon"))?;
-        let mut name_end = colon;
-        while name_end > s && is_wsp(data[name_end - 1]) {
-            name_end -= 1;
-        }
-        let name_bytes = &data[s..name_end];
-        if name_bytes.is_empty() || !name_bytes.iter().all(|&b| typed::is_token_char(b)) {
-            return Err(ParseError::new("Malformed header name"));
-        }
-        let mut vs = colon + 1;
-        while vs < e && is_wsp(data[vs]) {
-            vs += 1;
-        }
-        let mut ve = e;
-        while ve > vs && is_wsp(data[ve - 1]) {
-            ve -= 1;
-        }
-        let name = HeaderName::from_wire(name_bytes);
-        let canonical = name != HeaderName::Other && name.canonical().as_bytes() == name_bytes;
-        headers.push(Entry {
-            name,
-            raw_name: (!canonical).then(|| span(s, name_end)),
-            value: span(vs, ve),
-        });
-    }
-
-    // Known headers are unfolded so typed parsers see one line; unknown ones
-    // keep their bytes (folding is legal on the wire) to forward untouched.
-    for i in folded {
-        if headers[i].name == HeaderName::Other {
-            continue;
-        }
-        if let Text::Span(vs, ve) = headers[i].value {
-            let raw = std::str::from_utf8(&data[vs as usize..ve as usize]).unwrap_or("");
-            headers[i].value = Text::Owned(unfold(raw).into());
-        }
-    }
 
     let mut msg = Message {
         buf: Bytes::new(),
@@ -314,6 +214,182 @@ pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, ParseError> {
         return Err(err);
     }
     Ok(msg)
+}
+
+type Split = (StartLine, Option<ParseError>, Vec<Entry>, usize);
+
+/// Splits the start line and header lines with every check, folding
+/// included: (start line, the start line's error when its headers are still
+/// worth reading, headers, where the body starts).
+fn split_checked(data: &[u8], mut pos: usize) -> Result<Split, ParseError> {
+    // Find the end of the header section first, so that one UTF-8 check
+    // covers every span handed out later.
+    let head_start = pos;
+    let mut body_start = None;
+    let mut scan = pos;
+    while let Some((s, e, next)) = next_line(data, scan) {
+        if s == e {
+            body_start = Some(next);
+            break;
+        }
+        scan = next;
+    }
+    let body_start = body_start.ok_or_else(|| ParseError::new("Header section not terminated"))?;
+    if std::str::from_utf8(&data[head_start..body_start]).is_err() {
+        return Err(ParseError::new("Header section is not valid UTF-8"));
+    }
+
+    let (ls, le, next) =
+        next_line(data, pos).ok_or_else(|| ParseError::new("Missing start line"))?;
+    // A broken request line still leaves headers worth reading: with them
+    // the request can be answered with a 400 (or 505) naming the fault.
+    let (start, start_err) = match parse_start_line(data, ls, le) {
+        Ok(start) => (start, None),
+        Err(e) => match placeholder_request_line(&data[ls..le]) {
+            Some(start) => (start, Some(e)),
+            None => return Err(e),
+        },
+    };
+    pos = next;
+
+    let mut headers: Vec<Entry> = Vec::with_capacity(16);
+    let mut folded: Vec<usize> = Vec::new();
+    while let Some((s, e, next)) = next_line(data, pos) {
+        pos = next;
+        if s == e {
+            break;
+        }
+        if is_wsp(data[s]) {
+            // A continuation line (folding): extend the previous value.
+            let index = headers.len().wrapping_sub(1);
+            let Some(last) = headers.last_mut() else {
+                return Err(ParseError::new("Continuation line before any header"));
+            };
+            let mut end = e;
+            while end > s && is_wsp(data[end - 1]) {
+                end -= 1;
+            }
+            if let Text::Span(vs, ve) = &mut last.value
+                && data[s..end].iter().any(|b| !is_wsp(*b))
+            {
+                if *vs == *ve {
+                    // The value began on this line.
+                    let first = s + data[s..end].iter().take_while(|b| is_wsp(**b)).count();
+                    *vs = first as u32;
+                }
+                *ve = end as u32;
+                if folded.last() != Some(&index) {
+                    folded.push(index);
+                }
+            }
+            continue;
+        }
+        if headers.len() == MAX_HEADERS {
+            return Err(ParseError::new("Too many header lines"));
+        }
+        headers.push(header_entry(data, s, e)?);
+    }
+
+    // Known headers are unfolded so typed parsers see one line; unknown ones
+    // keep their bytes (folding is legal on the wire) to forward untouched.
+    for i in folded {
+        if headers[i].name == HeaderName::Other {
+            continue;
+        }
+        if let Text::Span(vs, ve) = headers[i].value {
+            let raw = std::str::from_utf8(&data[vs as usize..ve as usize]).unwrap_or("");
+            headers[i].value = Text::Owned(unfold(raw).into());
+        }
+    }
+
+    Ok((start, start_err, headers, body_start))
+}
+
+/// One header line `data[s..e]` (not a continuation) as an entry, or what is
+/// wrong with it.
+fn header_entry(data: &[u8], s: usize, e: usize) -> Result<Entry, ParseError> {
+    let colon = memchr::memchr(b':', &data[s..e])
+        .map(|c| s + c)
+        .ok_or_else(|| ParseError::new("Header line without a colon"))?;
+    let mut name_end = colon;
+    while name_end > s && is_wsp(data[name_end - 1]) {
+        name_end -= 1;
+    }
+    let name_bytes = &data[s..name_end];
+    if name_bytes.is_empty() || !name_bytes.iter().all(|&b| typed::is_token_char(b)) {
+        return Err(ParseError::new("Malformed header name"));
+    }
+    Ok(entry(data, s, name_end, colon + 1, e))
+}
+
+/// The entry for a header line whose name is `data[s..name_end]` and whose
+/// value (untrimmed) is `data[vs..e]`.
+fn entry(data: &[u8], s: usize, name_end: usize, mut vs: usize, e: usize) -> Entry {
+    while vs < e && is_wsp(data[vs]) {
+        vs += 1;
+    }
+    let mut ve = e;
+    while ve > vs && is_wsp(data[ve - 1]) {
+        ve -= 1;
+    }
+    let name_bytes = &data[s..name_end];
+    let name = HeaderName::from_wire(name_bytes);
+    let canonical = name != HeaderName::Other && name.canonical().as_bytes() == name_bytes;
+    Entry {
+        name,
+        raw_name: (!canonical).then(|| span(s, name_end)),
+        value: span(vs, ve),
+    }
+}
+
+/// The common case in one pass over the lines: a start line that parses,
+/// header lines that do, no folding, and an ASCII (or UTF-8) header section.
+/// `None` for anything else, which [`split_checked`] then handles and names:
+/// this accepts nothing that it would not, and splits it the same way.
+fn split_fast(data: &[u8], pos: usize) -> Option<(StartLine, Vec<Entry>, usize)> {
+    let mut newlines = memchr::memchr_iter(b'\n', &data[pos..]).map(|n| pos + n);
+    let line_end = |s: usize, nl: usize| {
+        if nl > s && data[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        }
+    };
+    let nl = newlines.next()?;
+    let start = parse_start_line(data, pos, line_end(pos, nl)).ok()?;
+    let mut headers: Vec<Entry> = Vec::with_capacity(16);
+    let mut s = nl + 1;
+    let body_start = loop {
+        let nl = newlines.next()?;
+        let e = line_end(s, nl);
+        if s == e {
+            break nl + 1;
+        }
+        if headers.len() == MAX_HEADERS {
+            return None;
+        }
+        // The name runs up to white space or the colon: one scan finds the
+        // colon and checks the name (a continuation line, an empty or bad
+        // name, no colon: None).
+        let mut name_end = s;
+        while name_end < e && typed::is_token_char(data[name_end]) {
+            name_end += 1;
+        }
+        let mut colon = name_end;
+        while colon < e && is_wsp(data[colon]) {
+            colon += 1;
+        }
+        if name_end == s || colon == e || data[colon] != b':' {
+            return None;
+        }
+        headers.push(entry(data, s, name_end, colon + 1, e));
+        s = nl + 1;
+    };
+    // Every span handed out lies in this section. ASCII is checked with a
+    // loop the compiler vectorizes; full UTF-8 only when that fails.
+    let head = &data[pos..body_start];
+    let ascii = head.iter().fold(0u8, |acc, &b| acc | b) < 0x80;
+    (ascii || std::str::from_utf8(head).is_ok()).then_some((start, headers, body_start))
 }
 
 fn with_partial(mut err: ParseError, msg: &Message, buf: &Bytes) -> ParseError {
@@ -748,6 +824,39 @@ Content-Length: 4\r\n\r\nv=0\n";
             .replace("314159 INVITE", "314159 ACK")
             .replace("Content-Length: 4", "Content-Length: 40");
         assert!(err(&ack).response().is_none());
+    }
+
+    #[test]
+    fn fast_split_agrees_with_the_checked_one() {
+        let check = |m: &[u8]| {
+            let Some(pos) = m.iter().position(|&b| b != b'\r' && b != b'\n') else {
+                return;
+            };
+            if let Some((start, headers, body_start)) = split_fast(m, pos) {
+                let checked = split_checked(m, pos).expect("the checked split accepts it too");
+                assert_eq!(checked, (start, None, headers, body_start), "{m:?}");
+            }
+        };
+        let lf = BASE.replace("\r\n", "\n");
+        let odd = BASE.replace("Max-Forwards: 70", "Max-Forwards : 70\r\nX-Ü: ü");
+        for base in [BASE, &lf, &odd] {
+            check(base.as_bytes());
+        }
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let alphabet = b" \t\r\n:;,<>\"aZ0\xc3\xbc";
+        for _ in 0..20_000 {
+            for base in [BASE, &lf, &odd] {
+                let mut m = base.as_bytes().to_vec();
+                for _ in 0..1 + x % 3 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let at = (x as usize) % m.len();
+                    m[at] = alphabet[(x >> 32) as usize % alphabet.len()];
+                }
+                check(&m);
+            }
+        }
     }
 
     #[test]
