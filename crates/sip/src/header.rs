@@ -256,6 +256,64 @@ impl HeaderName {
         }
     }
 
+    /// [`HeaderName::from_wire`] for the parser, with whether the name is
+    /// spelled exactly as [`HeaderName::canonical`] (then the message need
+    /// not keep the wire spelling). Most senders use the canonical spelling,
+    /// so matching it as is first skips lower-casing and a compare.
+    pub(crate) fn classify(name: &[u8]) -> (HeaderName, bool) {
+        let exact = match name {
+            b"Accept" => HeaderName::Accept,
+            b"Accept-Contact" => HeaderName::AcceptContact,
+            b"Allow" => HeaderName::Allow,
+            b"Allow-Events" => HeaderName::AllowEvents,
+            b"Authorization" => HeaderName::Authorization,
+            b"Call-ID" => HeaderName::CallId,
+            b"Contact" => HeaderName::Contact,
+            b"Content-Disposition" => HeaderName::ContentDisposition,
+            b"Content-Encoding" => HeaderName::ContentEncoding,
+            b"Content-Length" => HeaderName::ContentLength,
+            b"Content-Type" => HeaderName::ContentType,
+            b"CSeq" => HeaderName::CSeq,
+            b"Event" => HeaderName::Event,
+            b"Expires" => HeaderName::Expires,
+            b"From" => HeaderName::From,
+            b"Identity" => HeaderName::Identity,
+            b"Max-Forwards" => HeaderName::MaxForwards,
+            b"Min-Expires" => HeaderName::MinExpires,
+            b"Min-SE" => HeaderName::MinSe,
+            b"Proxy-Authenticate" => HeaderName::ProxyAuthenticate,
+            b"Proxy-Authorization" => HeaderName::ProxyAuthorization,
+            b"Proxy-Require" => HeaderName::ProxyRequire,
+            b"Record-Route" => HeaderName::RecordRoute,
+            b"Refer-To" => HeaderName::ReferTo,
+            b"Referred-By" => HeaderName::ReferredBy,
+            b"Reject-Contact" => HeaderName::RejectContact,
+            b"Request-Disposition" => HeaderName::RequestDisposition,
+            b"Require" => HeaderName::Require,
+            b"Retry-After" => HeaderName::RetryAfter,
+            b"Route" => HeaderName::Route,
+            b"RSeq" => HeaderName::RSeq,
+            b"RAck" => HeaderName::RAck,
+            b"Server" => HeaderName::Server,
+            b"Session-Expires" => HeaderName::SessionExpires,
+            b"Subject" => HeaderName::Subject,
+            b"Supported" => HeaderName::Supported,
+            b"Timestamp" => HeaderName::Timestamp,
+            b"To" => HeaderName::To,
+            b"Unsupported" => HeaderName::Unsupported,
+            b"User-Agent" => HeaderName::UserAgent,
+            b"Via" => HeaderName::Via,
+            b"WWW-Authenticate" => HeaderName::WwwAuthenticate,
+            _ => HeaderName::Other,
+        };
+        if exact != HeaderName::Other {
+            return (exact, true);
+        }
+        // Whatever this finds is spelled otherwise, or the match above
+        // would have found it.
+        (HeaderName::from_wire(name), false)
+    }
+
     /// The canonical spelling used when tandem writes this header itself.
     /// `Other` has no spelling of its own; the message keeps the original.
     pub fn canonical(self) -> &'static str {
@@ -318,6 +376,24 @@ mod tests {
             }
         }
         assert_eq!(HeaderName::Other.canonical(), "");
+    }
+
+    #[test]
+    fn classify_reports_canonical_spellings() {
+        for e in TABLE {
+            assert_eq!(HeaderName::classify(e.2.as_bytes()), (e.0, true));
+            let upper = e.1.to_uppercase();
+            assert_eq!(
+                HeaderName::classify(upper.as_bytes()),
+                (e.0, upper == e.2),
+                "{upper}"
+            );
+            assert_eq!(HeaderName::classify(e.1.as_bytes()), (e.0, e.1 == e.2));
+        }
+        assert_eq!(
+            HeaderName::classify(b"X-Custom"),
+            (HeaderName::Other, false)
+        );
     }
 
     #[test]

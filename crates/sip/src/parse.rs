@@ -333,8 +333,7 @@ fn entry(data: &[u8], s: usize, name_end: usize, mut vs: usize, e: usize) -> Ent
         ve -= 1;
     }
     let name_bytes = &data[s..name_end];
-    let name = HeaderName::from_wire(name_bytes);
-    let canonical = name != HeaderName::Other && name.canonical().as_bytes() == name_bytes;
+    let (name, canonical) = HeaderName::classify(name_bytes);
     Entry {
         name,
         raw_name: (!canonical).then(|| span(s, name_end)),
