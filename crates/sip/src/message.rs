@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 
@@ -30,13 +31,39 @@ pub(crate) struct Entry {
     pub(crate) value: Text,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RequestLine {
     pub(crate) method: Method,
-    pub(crate) uri: Uri,
+    /// Set when the line is built or the URI replaced. A parsed request
+    /// fills it from `raw_uri` on first use: the parser validated that text
+    /// in full, and a proxy that forwards the request never needs the owned
+    /// form (building it cost a fifth of parsing the bench INVITE).
+    pub(crate) uri: OnceLock<Uri>,
     /// The URI as received, written back untouched until the URI is replaced.
     pub(crate) raw_uri: Option<Text>,
 }
+
+impl RequestLine {
+    pub(crate) fn new(method: Method, uri: Uri) -> RequestLine {
+        RequestLine {
+            method,
+            uri: OnceLock::from(uri),
+            raw_uri: None,
+        }
+    }
+}
+
+impl PartialEq for RequestLine {
+    fn eq(&self, other: &RequestLine) -> bool {
+        // With `raw_uri` set, the URI follows from that text (which the
+        // message compares with its buffer), whether built yet or not.
+        self.method == other.method
+            && self.raw_uri == other.raw_uri
+            && (self.raw_uri.is_some() || self.uri.get() == other.uri.get())
+    }
+}
+
+impl Eq for RequestLine {}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusLine {
@@ -122,11 +149,7 @@ impl Message {
     pub fn request(method: Method, uri: Uri) -> Message {
         Message {
             buf: Bytes::new(),
-            start: StartLine::Request(RequestLine {
-                method,
-                uri,
-                raw_uri: None,
-            }),
+            start: StartLine::Request(RequestLine::new(method, uri)),
             headers: Vec::with_capacity(12),
             body: Bytes::new(),
         }
@@ -235,9 +258,26 @@ impl Message {
 
     pub fn request_uri(&self) -> Option<&Uri> {
         match &self.start {
-            StartLine::Request(r) => Some(&r.uri),
+            StartLine::Request(r) => Some(self.uri_of(r)),
             StartLine::Response(_) => None,
         }
+    }
+
+    fn uri_of<'a>(&'a self, r: &'a RequestLine) -> &'a Uri {
+        r.uri.get_or_init(|| {
+            let text = r.raw_uri.as_ref().map_or("", |t| self.text(t));
+            // The parser accepted this text, so this cannot fail; the
+            // fallback only keeps the accessor panic-free.
+            crate::uri::UriRef::parse(text).map_or_else(
+                |_| {
+                    Uri::Other(crate::uri::AbsoluteUri {
+                        scheme: "invalid".into(),
+                        rest: String::new(),
+                    })
+                },
+                |u| u.to_uri(),
+            )
+        })
     }
 
     /// The Request-URI exactly as it will be written.
@@ -245,7 +285,7 @@ impl Message {
         match &self.start {
             StartLine::Request(r) => Some(match &r.raw_uri {
                 Some(t) => std::borrow::Cow::Borrowed(self.text(t)),
-                None => std::borrow::Cow::Owned(r.uri.to_string()),
+                None => std::borrow::Cow::Owned(self.uri_of(r).to_string()),
             }),
             StartLine::Response(_) => None,
         }
@@ -253,7 +293,7 @@ impl Message {
 
     pub fn set_request_uri(&mut self, uri: Uri) {
         if let StartLine::Request(r) = &mut self.start {
-            r.uri = uri;
+            r.uri = OnceLock::from(uri);
             r.raw_uri = None;
         }
     }
@@ -583,7 +623,7 @@ impl Message {
                     + 1
                     + match &r.raw_uri {
                         Some(t) => self.bytes_of(t).len(),
-                        None => r.uri.to_string().len(),
+                        None => self.uri_of(r).to_string().len(),
                     }
                     + 10
             }
@@ -613,7 +653,7 @@ impl Message {
                 out.push(b' ');
                 match &r.raw_uri {
                     Some(t) => out.extend_from_slice(self.bytes_of(t)),
-                    None => out.extend_from_slice(r.uri.to_string().as_bytes()),
+                    None => out.extend_from_slice(self.uri_of(r).to_string().as_bytes()),
                 }
                 out.extend_from_slice(b" SIP/2.0\r\n");
             }
@@ -769,6 +809,30 @@ Content-Length: 0\r\n\r\n";
         let again = parse_datagram(req.to_bytes()).expect("reparse");
         assert_eq!(again.body().as_ref(), b"v=0\r\n");
         assert_eq!(again.header_by_name("x-custom"), Some("kept  exactly"));
+    }
+
+    #[test]
+    fn request_uri_is_built_on_first_use() {
+        let a = invite();
+        let b = invite();
+        assert_eq!(
+            a.request_uri(),
+            Some(&Uri::parse("sip:bob@biloxi.example.com").expect("uri"))
+        );
+        // Built in one, not yet in the other: still the same message.
+        assert_eq!(a, b);
+        let mut c = b.clone();
+        c.set_request_uri(Uri::parse("sip:carol@chicago.example.com").expect("uri"));
+        assert_ne!(b, c);
+        assert_eq!(
+            c.request_uri_text().as_deref(),
+            Some("sip:carol@chicago.example.com")
+        );
+        assert!(
+            String::from_utf8(c.to_bytes())
+                .expect("utf8")
+                .starts_with("INVITE sip:carol@chicago.example.com SIP/2.0\r\n")
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! can build the 400 to send back.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 
@@ -451,7 +452,8 @@ fn parse_start_line(data: &[u8], s: usize, e: usize) -> Result<StartLine, ParseE
     let uri_start = s + method.len() + 1;
     Ok(StartLine::Request(RequestLine {
         method: Method::from_token(method),
-        uri: parsed.to_uri(),
+        // Built from `raw_uri` when first asked for (see `RequestLine`).
+        uri: OnceLock::new(),
         raw_uri: Some(span(uri_start, uri_start + uri.len())),
     }))
 }
@@ -468,14 +470,13 @@ fn placeholder_request_line(line: &[u8]) -> Option<StartLine> {
         .split([' ', '\t'])
         .next()
         .filter(|m| typed::is_token(m))?;
-    Some(StartLine::Request(RequestLine {
-        method: Method::from_token(method),
-        uri: Uri::Other(crate::uri::AbsoluteUri {
+    Some(StartLine::Request(RequestLine::new(
+        Method::from_token(method),
+        Uri::Other(crate::uri::AbsoluteUri {
             scheme: "invalid".into(),
             rest: String::new(),
         }),
-        raw_uri: None,
-    }))
+    )))
 }
 
 fn check_version(version: &str) -> Result<(), ParseError> {
