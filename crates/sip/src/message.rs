@@ -29,7 +29,14 @@ pub(crate) struct Entry {
     /// `None`: written with the canonical spelling.
     pub(crate) raw_name: Option<Text>,
     pub(crate) value: Text,
+    /// Where the line starts in `buf` when, while `value` is still the
+    /// parsed `Text::Span(_, end)`, `buf[line..end + 2]` is exactly the line
+    /// `write_to` writes (name, ": ", value, CRLF); else [`NO_LINE`]. Lets
+    /// serializing copy runs of untouched lines at once.
+    pub(crate) line: u32,
 }
+
+pub(crate) const NO_LINE: u32 = u32::MAX;
 
 #[derive(Debug, Clone)]
 pub struct RequestLine {
@@ -206,6 +213,12 @@ impl Message {
                     name: e.name,
                     raw_name: None,
                     value: e.value.clone(),
+                    // Same bytes, but only if the wire spelling was canonical.
+                    line: if e.raw_name.is_none() {
+                        e.line
+                    } else {
+                        NO_LINE
+                    },
                 });
             }
         }
@@ -230,6 +243,17 @@ impl Message {
                 unsafe { std::str::from_utf8_unchecked(bytes) }
             }
             Text::Owned(s) => s,
+        }
+    }
+
+    /// See [`Entry::line`].
+    fn verbatim_line(&self, e: &Entry) -> Option<std::ops::Range<usize>> {
+        match e.value {
+            Text::Span(_, end) if e.line != NO_LINE => {
+                let line = e.line as usize..end as usize + 2;
+                (line.end <= self.buf.len()).then_some(line)
+            }
+            _ => None,
         }
     }
 
@@ -376,6 +400,7 @@ impl Message {
             name,
             raw_name: None,
             value: Text::Owned(value.into()),
+            line: NO_LINE,
         });
     }
 
@@ -387,6 +412,7 @@ impl Message {
             raw_name: (name == HeaderName::Other || raw_name != name.canonical())
                 .then(|| Text::Owned(raw_name.into())),
             value: Text::Owned(value.into()),
+            line: NO_LINE,
         });
     }
 
@@ -404,6 +430,7 @@ impl Message {
                 name,
                 raw_name: None,
                 value: Text::Owned(value.into()),
+                line: NO_LINE,
             },
         );
     }
@@ -429,6 +456,7 @@ impl Message {
                 name,
                 raw_name: None,
                 value,
+                line: NO_LINE,
             }),
         }
     }
@@ -670,7 +698,21 @@ impl Message {
                 out.extend_from_slice(b"\r\n");
             }
         }
+        // Untouched parsed lines sit in `buf` exactly as they are written:
+        // copy each run of adjacent ones at once.
+        let mut run = 0..0;
         for e in &self.headers {
+            if let Some(line) = self.verbatim_line(e) {
+                if run.is_empty() || run.end != line.start {
+                    out.extend_from_slice(self.buf.get(run).unwrap_or_default());
+                    run = line;
+                } else {
+                    run.end = line.end;
+                }
+                continue;
+            }
+            out.extend_from_slice(self.buf.get(run).unwrap_or_default());
+            run = 0..0;
             match &e.raw_name {
                 Some(t) => out.extend_from_slice(self.bytes_of(t)),
                 None => out.extend_from_slice(e.name.canonical().as_bytes()),
@@ -679,6 +721,7 @@ impl Message {
             out.extend_from_slice(self.bytes_of(&e.value));
             out.extend_from_slice(b"\r\n");
         }
+        out.extend_from_slice(self.buf.get(run).unwrap_or_default());
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(&self.body);
     }
@@ -809,6 +852,35 @@ Content-Length: 0\r\n\r\n";
         let again = parse_datagram(req.to_bytes()).expect("reparse");
         assert_eq!(again.body().as_ref(), b"v=0\r\n");
         assert_eq!(again.header_by_name("x-custom"), Some("kept  exactly"));
+    }
+
+    #[test]
+    fn verbatim_runs_serialize_like_line_by_line() {
+        let plain = |m: &Message| {
+            let mut m = m.clone();
+            for e in &mut m.headers {
+                e.line = NO_LINE;
+            }
+            m.to_bytes()
+        };
+        let odd = INVITE
+            .replace("Max-Forwards: 70", "Max-Forwards:70")
+            .replace("Call-ID: a84b", "Call-ID:  a84b")
+            .replace("CSeq: 314159 INVITE", "CSeq: 314159 INVITE \t")
+            .replace("From: Alice", "f: Alice");
+        let lf = INVITE.replace("\r\n", "\n");
+        for text in [INVITE.to_owned(), odd, lf] {
+            let mut req = parse_datagram(text.into_bytes()).expect("parse");
+            assert_eq!(req.to_bytes(), plain(&req));
+            assert_eq!(req.to_bytes().len(), req.encoded_len());
+            let mut resp = Message::response_to(&req, 180, None);
+            resp.set_to_tag("b0b");
+            assert_eq!(resp.to_bytes(), plain(&resp));
+            req.set_header(HeaderName::MaxForwards, "69");
+            req.stamp_received("198.51.100.7:40001".parse().expect("addr"));
+            assert_eq!(req.to_bytes(), plain(&req));
+            assert_eq!(req.to_bytes().len(), req.encoded_len());
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 
 use crate::header::HeaderName;
-use crate::message::{Entry, Message, RequestLine, StartLine, StatusLine, Text};
+use crate::message::{Entry, Message, NO_LINE, RequestLine, StartLine, StatusLine, Text};
 use crate::method::Method;
 use crate::typed::{self, CSeq, ContactRef, NameAddrRef, Via};
 use crate::uri::{Uri, UriRef};
@@ -316,16 +316,21 @@ fn header_entry(data: &[u8], s: usize, e: usize) -> Result<Entry, ParseError> {
     while name_end > s && is_wsp(data[name_end - 1]) {
         name_end -= 1;
     }
-    let name_bytes = &data[s..name_end];
-    if name_bytes.is_empty() || !name_bytes.iter().all(|&b| typed::is_token_char(b)) {
+    if !is_header_name(&data[s..name_end]) {
         return Err(ParseError::new("Malformed header name"));
     }
-    Ok(entry(data, s, name_end, colon + 1, e))
+    // Folding may yet stretch the value over lines: no verbatim copy.
+    Ok(entry(data, s, name_end, colon + 1, e, false))
+}
+
+fn is_header_name(b: &[u8]) -> bool {
+    !b.is_empty() && b.iter().all(|&c| typed::is_token_char(c))
 }
 
 /// The entry for a header line whose name is `data[s..name_end]` and whose
-/// value (untrimmed) is `data[vs..e]`.
-fn entry(data: &[u8], s: usize, name_end: usize, mut vs: usize, e: usize) -> Entry {
+/// value (untrimmed) is `data[vs..e]`; `crlf`: the line ends in CRLF right
+/// at `e` and may be marked for verbatim copying.
+fn entry(data: &[u8], s: usize, name_end: usize, mut vs: usize, e: usize, crlf: bool) -> Entry {
     while vs < e && is_wsp(data[vs]) {
         vs += 1;
     }
@@ -335,10 +340,15 @@ fn entry(data: &[u8], s: usize, name_end: usize, mut vs: usize, e: usize) -> Ent
     }
     let name_bytes = &data[s..name_end];
     let (name, canonical) = HeaderName::classify(name_bytes);
+    // The line is written back as name, ": ", value, CRLF; when that is how
+    // it came, serializing can copy it whole. (A value starting two bytes
+    // after the name with a space before it has the colon right after it.)
+    let verbatim = crlf && ve == e && vs == name_end + 2 && data[name_end + 1] == b' ';
     Entry {
         name,
         raw_name: (!canonical).then(|| span(s, name_end)),
         value: span(vs, ve),
+        line: if verbatim { s as u32 } else { NO_LINE },
     }
 }
 
@@ -368,21 +378,21 @@ fn split_fast(data: &[u8], pos: usize) -> Option<(StartLine, Vec<Entry>, usize)>
         if headers.len() == MAX_HEADERS {
             return None;
         }
-        // The name runs up to white space or the colon: one scan finds the
-        // colon and checks the name (a continuation line, an empty or bad
-        // name, no colon: None).
-        let mut name_end = s;
-        while name_end < e && typed::is_token_char(data[name_end]) {
-            name_end += 1;
+        if is_wsp(data[s]) {
+            return None; // folding
         }
-        let mut colon = name_end;
-        while colon < e && is_wsp(data[colon]) {
-            colon += 1;
+        let colon = s + memchr::memchr(b':', &data[s..e])?;
+        let mut name_end = colon;
+        while name_end > s && is_wsp(data[name_end - 1]) {
+            name_end -= 1;
         }
-        if name_end == s || colon == e || data[colon] != b':' {
+        let entry = entry(data, s, name_end, colon + 1, e, e != nl);
+        // A name the stack knows is made of token characters: only others
+        // need the check.
+        if entry.name == HeaderName::Other && !is_header_name(&data[s..name_end]) {
             return None;
         }
-        headers.push(entry(data, s, name_end, colon + 1, e));
+        headers.push(entry);
         s = nl + 1;
     };
     // Every span handed out lies in this section. ASCII is checked with a
@@ -832,8 +842,12 @@ Content-Length: 4\r\n\r\nv=0\n";
             let Some(pos) = m.iter().position(|&b| b != b'\r' && b != b'\n') else {
                 return;
             };
-            if let Some((start, headers, body_start)) = split_fast(m, pos) {
+            if let Some((start, mut headers, body_start)) = split_fast(m, pos) {
                 let checked = split_checked(m, pos).expect("the checked split accepts it too");
+                // Only the fast split marks lines for verbatim copying.
+                for h in &mut headers {
+                    h.line = NO_LINE;
+                }
                 assert_eq!(checked, (start, None, headers, body_start), "{m:?}");
             }
         };
