@@ -439,12 +439,11 @@ fn parse_start_line(data: &[u8], s: usize, e: usize) -> Result<StartLine, ParseE
         return parse_status_line(line, s);
     }
     // Method SP Request-URI SP SIP-Version, single spaces (RFC 3261 §25.1).
-    let mut parts = line.split(' ');
-    let (Some(method), Some(uri), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let mut spaces = memchr::memchr_iter(b' ', line.as_bytes());
+    let (Some(sp1), Some(sp2), None) = (spaces.next(), spaces.next(), spaces.next()) else {
         return Err(ParseError::new("Malformed request line"));
     };
+    let (method, uri, version) = (&line[..sp1], &line[sp1 + 1..sp2], &line[sp2 + 1..]);
     if !typed::is_token(method) {
         return Err(ParseError::new("Malformed method"));
     }
@@ -570,14 +569,33 @@ fn validate(msg: &Message) -> Result<(), String> {
         HeaderName::ContentType,
         HeaderName::Expires,
     ];
+    // One pass counts them (indexes as in SINGLE) and notes where each
+    // first appears, so the checks below read values without searching.
+    let mut first = [0usize; 8];
     let mut has_via = false;
-    for e in &msg.headers {
-        if e.name == HeaderName::Via {
-            has_via = true;
-        } else if let Some(i) = SINGLE.iter().position(|n| *n == e.name) {
-            counts[i] = counts[i].saturating_add(1);
+    for (at, e) in msg.headers.iter().enumerate() {
+        let i = match e.name {
+            HeaderName::Via => {
+                has_via = true;
+                continue;
+            }
+            HeaderName::CallId => 0,
+            HeaderName::CSeq => 1,
+            HeaderName::From => 2,
+            HeaderName::To => 3,
+            HeaderName::MaxForwards => 4,
+            HeaderName::ContentLength => 5,
+            HeaderName::ContentType => 6,
+            HeaderName::Expires => 7,
+            _ => continue,
+        };
+        if counts[i] == 0 {
+            first[i] = at;
         }
+        counts[i] = counts[i].saturating_add(1);
     }
+    // The first line of SINGLE[i], as `Message::header` would find it.
+    let value = |i: usize| (counts[i] > 0).then(|| msg.text(&msg.headers[first[i]].value));
     for (i, name) in SINGLE.iter().enumerate() {
         if counts[i] > 1 && *name != HeaderName::ContentLength {
             return Err(format!("Multiple {} headers", name.canonical()));
@@ -586,14 +604,9 @@ fn validate(msg: &Message) -> Result<(), String> {
     if !has_via {
         return Err(missing(HeaderName::Via));
     }
-    for name in [
-        HeaderName::From,
-        HeaderName::To,
-        HeaderName::CallId,
-        HeaderName::CSeq,
-    ] {
-        if counts[SINGLE.iter().position(|n| *n == name).unwrap_or(0)] == 0 {
-            return Err(missing(name));
+    for i in [2, 3, 0, 1] {
+        if counts[i] == 0 {
+            return Err(missing(SINGLE[i]));
         }
     }
 
@@ -601,23 +614,20 @@ fn validate(msg: &Message) -> Result<(), String> {
     // the borrowed views, so validating copies nothing.
     Via::check(msg.values(HeaderName::Via).next().unwrap_or(""))
         .map_err(|e| format!("Malformed Via header: {e}"))?;
-    let from = msg
-        .header(HeaderName::From)
+    let from = value(2)
         .map(NameAddrRef::parse)
         .ok_or_else(|| missing(HeaderName::From))?;
     from.map_err(|e| format!("Malformed From header: {e}"))?;
-    let to = msg
-        .header(HeaderName::To)
+    let to = value(3)
         .map(NameAddrRef::parse)
         .ok_or_else(|| missing(HeaderName::To))?;
     to.map_err(|e| format!("Malformed To header: {e}"))?;
 
-    let call_id = msg.call_id().unwrap_or("");
+    let call_id = value(0).unwrap_or("");
     if call_id.is_empty() || call_id.bytes().any(|b| is_wsp(b) || b.is_ascii_control()) {
         return Err("Malformed Call-ID header".into());
     }
-    let cseq = msg
-        .header(HeaderName::CSeq)
+    let cseq = value(1)
         .map(CSeq::parse)
         .ok_or_else(|| missing(HeaderName::CSeq))?
         .map_err(|e| format!("Malformed CSeq header: {e}"))?;
@@ -626,12 +636,12 @@ fn validate(msg: &Message) -> Result<(), String> {
     {
         return Err("CSeq method does not match the request method".into());
     }
-    if let Some(v) = msg.header(HeaderName::MaxForwards)
+    if let Some(v) = value(4)
         && typed::parse_u32_max(v, 255).is_none()
     {
         return Err("Invalid Max-Forwards header".into());
     }
-    if let Some(v) = msg.header(HeaderName::Expires)
+    if let Some(v) = value(7)
         && typed::parse_u32_max(v, u32::MAX).is_none()
     {
         return Err("Invalid Expires header".into());
