@@ -381,7 +381,8 @@ fn split_fast(data: &[u8], pos: usize) -> Option<(StartLine, Vec<Entry>, usize)>
         if is_wsp(data[s]) {
             return None; // folding
         }
-        let colon = s + memchr::memchr(b':', &data[s..e])?;
+        // Names are short: a plain scan beats setting up a memchr.
+        let colon = s + data[s..e].iter().position(|&c| c == b':')?;
         let mut name_end = colon;
         while name_end > s && is_wsp(data[name_end - 1]) {
             name_end -= 1;

@@ -122,6 +122,13 @@ impl<'a> Iterator for ListIter<'a> {
                 return None;
             }
             let b = self.rest.as_bytes();
+            // Most lines hold one value: with no comma at all, that is the
+            // whole line, found without tracking quotes and brackets.
+            if memchr::memchr(b',', b).is_none() {
+                let item = trim_wsp(self.rest);
+                self.rest = "";
+                return (!item.is_empty()).then_some(item);
+            }
             let mut i = 0;
             let mut in_angle = false;
             // Jump from one delimiter that matters in the current state to the
