@@ -75,7 +75,9 @@ impl Eq for RequestLine {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusLine {
     pub(crate) code: u16,
-    pub(crate) reason: Text,
+    /// `None`: the standard phrase of `code` (responses are built on every
+    /// transaction; this spares them an allocation).
+    pub(crate) reason: Option<Text>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,7 +170,7 @@ impl Message {
             buf: Bytes::new(),
             start: StartLine::Response(StatusLine {
                 code,
-                reason: Text::Owned(reason.unwrap_or(reason_phrase(code)).into()),
+                reason: reason.map(|r| Text::Owned(r.into())),
             }),
             headers: Vec::with_capacity(8),
             body: Bytes::new(),
@@ -244,6 +246,12 @@ impl Message {
             }
             Text::Owned(s) => s,
         }
+    }
+
+    fn reason_of<'a>(&'a self, s: &'a StatusLine) -> &'a str {
+        s.reason
+            .as_ref()
+            .map_or_else(|| reason_phrase(s.code), |t| self.text(t))
     }
 
     /// See [`Entry::line`].
@@ -331,7 +339,7 @@ impl Message {
 
     pub fn reason(&self) -> Option<&str> {
         match &self.start {
-            StartLine::Response(s) => Some(self.text(&s.reason)),
+            StartLine::Response(s) => Some(self.reason_of(s)),
             StartLine::Request(_) => None,
         }
     }
@@ -656,7 +664,7 @@ impl Message {
                     + 10
             }
             // "SIP/2.0 " + three digits + SP + reason + CRLF.
-            StartLine::Response(s) => 14 + self.bytes_of(&s.reason).len(),
+            StartLine::Response(s) => 14 + self.reason_of(s).len(),
         };
         let headers: usize = self
             .headers
@@ -698,7 +706,7 @@ impl Message {
                     b'0' + (code % 10) as u8,
                     b' ',
                 ]);
-                out.extend_from_slice(self.bytes_of(&s.reason));
+                out.extend_from_slice(self.reason_of(s).as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
         }
@@ -885,6 +893,19 @@ Content-Length: 0\r\n\r\n";
             assert_eq!(req.to_bytes(), plain(&req));
             assert_eq!(req.to_bytes().len(), req.encoded_len());
         }
+    }
+
+    #[test]
+    fn standard_reason_phrases_are_not_copied() {
+        let resp = Message::response_to(&invite(), 486, None);
+        assert!(matches!(
+            &resp.start,
+            StartLine::Response(StatusLine { reason: None, .. })
+        ));
+        assert_eq!(resp.reason(), Some("Busy Here"));
+        assert!(resp.to_bytes().starts_with(b"SIP/2.0 486 Busy Here\r\n"));
+        assert_eq!(resp.to_bytes().len(), resp.encoded_len());
+        assert_eq!(Message::response(486, Some("Busy")).reason(), Some("Busy"));
     }
 
     #[test]

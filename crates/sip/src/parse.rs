@@ -534,7 +534,7 @@ fn parse_status_line(line: &str, s: usize) -> Result<StartLine, ParseError> {
     let reason_start = s + version.len() + 1 + 3 + usize::from(!after.is_empty());
     Ok(StartLine::Response(StatusLine {
         code,
-        reason: span(reason_start, s + line.len()),
+        reason: Some(span(reason_start, s + line.len())),
     }))
 }
 
