@@ -181,34 +181,8 @@ const TABLE: &[(HeaderName, &str, &str, Option<u8>)] = &[
     ),
 ];
 
-/// For each letter, the range of `TABLE` holding the long names starting
-/// with it, so classifying a name compares it with a few entries, not all.
-const BY_FIRST_LETTER: [(u8, u8); 26] = {
-    let mut idx = [(0u8, 0u8); 26];
-    let mut i = 0;
-    while i < TABLE.len() {
-        let letter = (TABLE[i].1.as_bytes()[0] - b'a') as usize;
-        if idx[letter].1 == 0 {
-            idx[letter].0 = i as u8;
-        }
-        idx[letter].1 = i as u8 + 1;
-        i += 1;
-    }
-    idx
-};
-
-/// Compact form letter -> name.
-const BY_COMPACT: [HeaderName; 26] = {
-    let mut idx = [HeaderName::Other; 26];
-    let mut i = 0;
-    while i < TABLE.len() {
-        if let Some(c) = TABLE[i].3 {
-            idx[(c - b'a') as usize] = TABLE[i].0;
-        }
-        i += 1;
-    }
-    idx
-};
+/// The longest long form ("content-disposition", "request-disposition").
+const MAX_KNOWN_LEN: usize = 19;
 
 /// Canonical spelling by `HeaderName as usize` ("" for `Other`).
 const CANONICAL: [&str; HeaderName::Other as usize + 1] = {
@@ -225,21 +199,119 @@ impl HeaderName {
     /// Classifies a header name as it appeared on the wire (case-insensitive,
     /// compact forms included).
     pub fn from_wire(name: &[u8]) -> HeaderName {
-        let Some(first) = name.first() else {
+        // Lower-case into a stack buffer and match: the compiler switches on
+        // the length first, so a name costs a short loop and one or two
+        // compares. This runs for every header line of every message.
+        let mut buf = [0u8; MAX_KNOWN_LEN];
+        let Some(lower) = buf.get_mut(..name.len()) else {
             return HeaderName::Other;
         };
-        let letter = first.to_ascii_lowercase().wrapping_sub(b'a');
-        if letter >= 26 {
-            return HeaderName::Other;
+        for (d, s) in lower.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
         }
-        if name.len() == 1 {
-            return BY_COMPACT[letter as usize];
+        match &*lower {
+            b"accept" => HeaderName::Accept,
+            b"accept-contact" | b"a" => HeaderName::AcceptContact,
+            b"allow" => HeaderName::Allow,
+            b"allow-events" | b"u" => HeaderName::AllowEvents,
+            b"authorization" => HeaderName::Authorization,
+            b"call-id" | b"i" => HeaderName::CallId,
+            b"contact" | b"m" => HeaderName::Contact,
+            b"content-disposition" => HeaderName::ContentDisposition,
+            b"content-encoding" | b"e" => HeaderName::ContentEncoding,
+            b"content-length" | b"l" => HeaderName::ContentLength,
+            b"content-type" | b"c" => HeaderName::ContentType,
+            b"cseq" => HeaderName::CSeq,
+            b"event" | b"o" => HeaderName::Event,
+            b"expires" => HeaderName::Expires,
+            b"from" | b"f" => HeaderName::From,
+            b"identity" | b"y" => HeaderName::Identity,
+            b"max-forwards" => HeaderName::MaxForwards,
+            b"min-expires" => HeaderName::MinExpires,
+            b"min-se" => HeaderName::MinSe,
+            b"proxy-authenticate" => HeaderName::ProxyAuthenticate,
+            b"proxy-authorization" => HeaderName::ProxyAuthorization,
+            b"proxy-require" => HeaderName::ProxyRequire,
+            b"record-route" => HeaderName::RecordRoute,
+            b"refer-to" | b"r" => HeaderName::ReferTo,
+            b"referred-by" | b"b" => HeaderName::ReferredBy,
+            b"reject-contact" | b"j" => HeaderName::RejectContact,
+            b"request-disposition" | b"d" => HeaderName::RequestDisposition,
+            b"require" => HeaderName::Require,
+            b"retry-after" => HeaderName::RetryAfter,
+            b"route" => HeaderName::Route,
+            b"rseq" => HeaderName::RSeq,
+            b"rack" => HeaderName::RAck,
+            b"server" => HeaderName::Server,
+            b"session-expires" | b"x" => HeaderName::SessionExpires,
+            b"subject" | b"s" => HeaderName::Subject,
+            b"supported" | b"k" => HeaderName::Supported,
+            b"timestamp" => HeaderName::Timestamp,
+            b"to" | b"t" => HeaderName::To,
+            b"unsupported" => HeaderName::Unsupported,
+            b"user-agent" => HeaderName::UserAgent,
+            b"via" | b"v" => HeaderName::Via,
+            b"www-authenticate" => HeaderName::WwwAuthenticate,
+            _ => HeaderName::Other,
         }
-        let (from, to) = BY_FIRST_LETTER[letter as usize];
-        TABLE[from as usize..to as usize]
-            .iter()
-            .find(|e| e.1.len() == name.len() && e.1.as_bytes().eq_ignore_ascii_case(name))
-            .map_or(HeaderName::Other, |e| e.0)
+    }
+
+    /// [`HeaderName::from_wire`] for the parser, with whether the name is
+    /// spelled exactly as [`HeaderName::canonical`] (then the message need
+    /// not keep the wire spelling). Most senders use the canonical spelling,
+    /// so matching it as is first skips lower-casing and a compare.
+    pub(crate) fn classify(name: &[u8]) -> (HeaderName, bool) {
+        let exact = match name {
+            b"Accept" => HeaderName::Accept,
+            b"Accept-Contact" => HeaderName::AcceptContact,
+            b"Allow" => HeaderName::Allow,
+            b"Allow-Events" => HeaderName::AllowEvents,
+            b"Authorization" => HeaderName::Authorization,
+            b"Call-ID" => HeaderName::CallId,
+            b"Contact" => HeaderName::Contact,
+            b"Content-Disposition" => HeaderName::ContentDisposition,
+            b"Content-Encoding" => HeaderName::ContentEncoding,
+            b"Content-Length" => HeaderName::ContentLength,
+            b"Content-Type" => HeaderName::ContentType,
+            b"CSeq" => HeaderName::CSeq,
+            b"Event" => HeaderName::Event,
+            b"Expires" => HeaderName::Expires,
+            b"From" => HeaderName::From,
+            b"Identity" => HeaderName::Identity,
+            b"Max-Forwards" => HeaderName::MaxForwards,
+            b"Min-Expires" => HeaderName::MinExpires,
+            b"Min-SE" => HeaderName::MinSe,
+            b"Proxy-Authenticate" => HeaderName::ProxyAuthenticate,
+            b"Proxy-Authorization" => HeaderName::ProxyAuthorization,
+            b"Proxy-Require" => HeaderName::ProxyRequire,
+            b"Record-Route" => HeaderName::RecordRoute,
+            b"Refer-To" => HeaderName::ReferTo,
+            b"Referred-By" => HeaderName::ReferredBy,
+            b"Reject-Contact" => HeaderName::RejectContact,
+            b"Request-Disposition" => HeaderName::RequestDisposition,
+            b"Require" => HeaderName::Require,
+            b"Retry-After" => HeaderName::RetryAfter,
+            b"Route" => HeaderName::Route,
+            b"RSeq" => HeaderName::RSeq,
+            b"RAck" => HeaderName::RAck,
+            b"Server" => HeaderName::Server,
+            b"Session-Expires" => HeaderName::SessionExpires,
+            b"Subject" => HeaderName::Subject,
+            b"Supported" => HeaderName::Supported,
+            b"Timestamp" => HeaderName::Timestamp,
+            b"To" => HeaderName::To,
+            b"Unsupported" => HeaderName::Unsupported,
+            b"User-Agent" => HeaderName::UserAgent,
+            b"Via" => HeaderName::Via,
+            b"WWW-Authenticate" => HeaderName::WwwAuthenticate,
+            _ => HeaderName::Other,
+        };
+        if exact != HeaderName::Other {
+            return (exact, true);
+        }
+        // Whatever this finds is spelled otherwise, or the match above
+        // would have found it.
+        (HeaderName::from_wire(name), false)
     }
 
     /// The canonical spelling used when tandem writes this header itself.
@@ -307,14 +379,50 @@ mod tests {
     }
 
     #[test]
-    fn table_is_grouped_by_first_letter() {
-        // BY_FIRST_LETTER holds one range per letter: the names sharing a
-        // first letter must be adjacent in TABLE.
-        for (i, e) in TABLE.iter().enumerate() {
-            let (from, to) = BY_FIRST_LETTER[usize::from(e.1.as_bytes()[0] - b'a')];
-            assert!((from as usize..to as usize).contains(&i), "{}", e.1);
+    fn classify_reports_canonical_spellings() {
+        for e in TABLE {
+            assert_eq!(HeaderName::classify(e.2.as_bytes()), (e.0, true));
+            let upper = e.1.to_uppercase();
+            assert_eq!(
+                HeaderName::classify(upper.as_bytes()),
+                (e.0, upper == e.2),
+                "{upper}"
+            );
+            assert_eq!(HeaderName::classify(e.1.as_bytes()), (e.0, e.1 == e.2));
         }
-        for name in [&b""[..], b"-", b"1x", b"\xff", b"Z", b"zz"] {
+        assert_eq!(
+            HeaderName::classify(b"X-Custom"),
+            (HeaderName::Other, false)
+        );
+    }
+
+    #[test]
+    fn match_agrees_with_the_table() {
+        // The match in `from_wire` and TABLE are two spellings of one list.
+        assert_eq!(TABLE.iter().map(|e| e.1.len()).max(), Some(MAX_KNOWN_LEN));
+        for c in b'a'..=b'z' {
+            let want = TABLE
+                .iter()
+                .find(|e| e.3 == Some(c))
+                .map_or(HeaderName::Other, |e| e.0);
+            assert_eq!(HeaderName::from_wire(&[c]), want, "{}", c as char);
+        }
+        for e in TABLE {
+            assert_eq!(HeaderName::from_wire(e.1.as_bytes()), e.0);
+            // (A one-letter remainder would be a compact form.)
+            let shorter = Some(&e.1[1..]).filter(|s| s.len() > 1);
+            for near in [format!("{}x", e.1), format!("x{}", e.1)]
+                .into_iter()
+                .chain(shorter.map(str::to_owned))
+            {
+                assert_eq!(
+                    HeaderName::from_wire(near.as_bytes()),
+                    HeaderName::Other,
+                    "{near}"
+                );
+            }
+        }
+        for name in [&b""[..], b"-", b"1x", b"\xff", b"Z", b"zz", &[b'a'; 40]] {
             assert_eq!(HeaderName::from_wire(name), HeaderName::Other);
         }
     }

@@ -7,12 +7,13 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 
 use crate::header::{Header, HeaderName};
 use crate::method::Method;
-use crate::typed::{self, CSeq, Contact, NameAddr, TypedError, Via};
+use crate::typed::{self, CSeq, Contact, NameAddr, NameAddrRef, TypedError, Via};
 use crate::uri::Uri;
 
 /// Text inside a message: a span of the original bytes, or owned.
@@ -28,20 +29,55 @@ pub(crate) struct Entry {
     /// `None`: written with the canonical spelling.
     pub(crate) raw_name: Option<Text>,
     pub(crate) value: Text,
+    /// Where the line starts in `buf` when, while `value` is still the
+    /// parsed `Text::Span(_, end)`, `buf[line..end + 2]` is exactly the line
+    /// `write_to` writes (name, ": ", value, CRLF); else [`NO_LINE`]. Lets
+    /// serializing copy runs of untouched lines at once.
+    pub(crate) line: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) const NO_LINE: u32 = u32::MAX;
+
+#[derive(Debug, Clone)]
 pub struct RequestLine {
     pub(crate) method: Method,
-    pub(crate) uri: Uri,
+    /// Set when the line is built or the URI replaced. A parsed request
+    /// fills it from `raw_uri` on first use: the parser validated that text
+    /// in full, and a proxy that forwards the request never needs the owned
+    /// form (building it cost a fifth of parsing the bench INVITE).
+    pub(crate) uri: OnceLock<Uri>,
     /// The URI as received, written back untouched until the URI is replaced.
     pub(crate) raw_uri: Option<Text>,
 }
 
+impl RequestLine {
+    pub(crate) fn new(method: Method, uri: Uri) -> RequestLine {
+        RequestLine {
+            method,
+            uri: OnceLock::from(uri),
+            raw_uri: None,
+        }
+    }
+}
+
+impl PartialEq for RequestLine {
+    fn eq(&self, other: &RequestLine) -> bool {
+        // With `raw_uri` set, the URI follows from that text (which the
+        // message compares with its buffer), whether built yet or not.
+        self.method == other.method
+            && self.raw_uri == other.raw_uri
+            && (self.raw_uri.is_some() || self.uri.get() == other.uri.get())
+    }
+}
+
+impl Eq for RequestLine {}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusLine {
     pub(crate) code: u16,
-    pub(crate) reason: Text,
+    /// `None`: the standard phrase of `code` (responses are built on every
+    /// transaction; this spares them an allocation).
+    pub(crate) reason: Option<Text>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,11 +158,7 @@ impl Message {
     pub fn request(method: Method, uri: Uri) -> Message {
         Message {
             buf: Bytes::new(),
-            start: StartLine::Request(RequestLine {
-                method,
-                uri,
-                raw_uri: None,
-            }),
+            start: StartLine::Request(RequestLine::new(method, uri)),
             headers: Vec::with_capacity(12),
             body: Bytes::new(),
         }
@@ -138,7 +170,7 @@ impl Message {
             buf: Bytes::new(),
             start: StartLine::Response(StatusLine {
                 code,
-                reason: Text::Owned(reason.unwrap_or(reason_phrase(code)).into()),
+                reason: reason.map(|r| Text::Owned(r.into())),
             }),
             headers: Vec::with_capacity(8),
             body: Bytes::new(),
@@ -183,6 +215,12 @@ impl Message {
                     name: e.name,
                     raw_name: None,
                     value: e.value.clone(),
+                    // Same bytes, but only if the wire spelling was canonical.
+                    line: if e.raw_name.is_none() {
+                        e.line
+                    } else {
+                        NO_LINE
+                    },
                 });
             }
         }
@@ -192,14 +230,38 @@ impl Message {
 
     pub(crate) fn text<'a>(&'a self, t: &'a Text) -> &'a str {
         match t {
-            // Spans are only created over the header section, which the
-            // parser checked to be UTF-8, at ASCII delimiters.
-            Text::Span(s, e) => self
-                .buf
-                .get(*s as usize..*e as usize)
-                .and_then(|b| std::str::from_utf8(b).ok())
-                .unwrap_or(""),
+            Text::Span(s, e) => {
+                let bytes = self.buf.get(*s as usize..*e as usize).unwrap_or(b"");
+                debug_assert!(std::str::from_utf8(bytes).is_ok(), "span not UTF-8");
+                // SAFETY: `Text::Span` is only made by the parser (`parse.rs`,
+                // `span` and the unfolding of continuation lines), over the
+                // header section of the buffer it then stores in `buf`, after
+                // checking that whole section is UTF-8 (`split_fast`,
+                // `split_checked`), and with both ends at ASCII bytes (line
+                // ends, ':', white space, SP in the start line), hence at
+                // char boundaries. A span is only ever read against that
+                // buffer: `response_to` copies spans together with `buf`.
+                // Every header read used to re-validate here (measured).
+                unsafe { std::str::from_utf8_unchecked(bytes) }
+            }
             Text::Owned(s) => s,
+        }
+    }
+
+    fn reason_of<'a>(&'a self, s: &'a StatusLine) -> &'a str {
+        s.reason
+            .as_ref()
+            .map_or_else(|| reason_phrase(s.code), |t| self.text(t))
+    }
+
+    /// See [`Entry::line`].
+    fn verbatim_line(&self, e: &Entry) -> Option<std::ops::Range<usize>> {
+        match e.value {
+            Text::Span(_, end) if e.line != NO_LINE => {
+                let line = e.line as usize..end as usize + 2;
+                (line.end <= self.buf.len()).then_some(line)
+            }
+            _ => None,
         }
     }
 
@@ -228,9 +290,26 @@ impl Message {
 
     pub fn request_uri(&self) -> Option<&Uri> {
         match &self.start {
-            StartLine::Request(r) => Some(&r.uri),
+            StartLine::Request(r) => Some(self.uri_of(r)),
             StartLine::Response(_) => None,
         }
+    }
+
+    fn uri_of<'a>(&'a self, r: &'a RequestLine) -> &'a Uri {
+        r.uri.get_or_init(|| {
+            let text = r.raw_uri.as_ref().map_or("", |t| self.text(t));
+            // The parser accepted this text, so this cannot fail; the
+            // fallback only keeps the accessor panic-free.
+            crate::uri::UriRef::parse(text).map_or_else(
+                |_| {
+                    Uri::Other(crate::uri::AbsoluteUri {
+                        scheme: "invalid".into(),
+                        rest: String::new(),
+                    })
+                },
+                |u| u.to_uri(),
+            )
+        })
     }
 
     /// The Request-URI exactly as it will be written.
@@ -238,7 +317,7 @@ impl Message {
         match &self.start {
             StartLine::Request(r) => Some(match &r.raw_uri {
                 Some(t) => std::borrow::Cow::Borrowed(self.text(t)),
-                None => std::borrow::Cow::Owned(r.uri.to_string()),
+                None => std::borrow::Cow::Owned(self.uri_of(r).to_string()),
             }),
             StartLine::Response(_) => None,
         }
@@ -246,7 +325,7 @@ impl Message {
 
     pub fn set_request_uri(&mut self, uri: Uri) {
         if let StartLine::Request(r) = &mut self.start {
-            r.uri = uri;
+            r.uri = OnceLock::from(uri);
             r.raw_uri = None;
         }
     }
@@ -260,7 +339,7 @@ impl Message {
 
     pub fn reason(&self) -> Option<&str> {
         match &self.start {
-            StartLine::Response(s) => Some(self.text(&s.reason)),
+            StartLine::Response(s) => Some(self.reason_of(s)),
             StartLine::Request(_) => None,
         }
     }
@@ -329,6 +408,7 @@ impl Message {
             name,
             raw_name: None,
             value: Text::Owned(value.into()),
+            line: NO_LINE,
         });
     }
 
@@ -340,6 +420,7 @@ impl Message {
             raw_name: (name == HeaderName::Other || raw_name != name.canonical())
                 .then(|| Text::Owned(raw_name.into())),
             value: Text::Owned(value.into()),
+            line: NO_LINE,
         });
     }
 
@@ -357,6 +438,7 @@ impl Message {
                 name,
                 raw_name: None,
                 value: Text::Owned(value.into()),
+                line: NO_LINE,
             },
         );
     }
@@ -382,6 +464,7 @@ impl Message {
                 name,
                 raw_name: None,
                 value,
+                line: NO_LINE,
             }),
         }
     }
@@ -451,12 +534,22 @@ impl Message {
         NameAddr::parse(self.header(HeaderName::To).unwrap_or(""))
     }
 
+    /// From, with its URI left in the header text (nothing is copied).
+    pub fn from_addr(&self) -> Result<NameAddrRef<'_>, TypedError> {
+        NameAddrRef::parse(self.header(HeaderName::From).unwrap_or(""))
+    }
+
+    /// To, with its URI left in the header text (nothing is copied).
+    pub fn to_addr(&self) -> Result<NameAddrRef<'_>, TypedError> {
+        NameAddrRef::parse(self.header(HeaderName::To).unwrap_or(""))
+    }
+
     pub fn from_tag(&self) -> Option<&str> {
-        self.from_header().ok().and_then(|n| n.tag())
+        self.from_addr().ok().and_then(|n| n.tag())
     }
 
     pub fn to_tag(&self) -> Option<&str> {
-        self.to_header().ok().and_then(|n| n.tag())
+        self.to_addr().ok().and_then(|n| n.tag())
     }
 
     /// Adds `;tag=` to the To header when it has none (a UAS creating a dialog).
@@ -465,7 +558,7 @@ impl Message {
             return;
         };
         let current = self.text(&self.headers[i].value);
-        if NameAddr::parse(current).is_ok_and(|n| n.tag().is_some()) {
+        if NameAddrRef::parse(current).is_ok_and(|n| n.tag().is_some()) {
             return;
         }
         // A value ending in ';' (accepted as an empty parameter list) takes
@@ -566,12 +659,12 @@ impl Message {
                     + 1
                     + match &r.raw_uri {
                         Some(t) => self.bytes_of(t).len(),
-                        None => r.uri.to_string().len(),
+                        None => self.uri_of(r).to_string().len(),
                     }
                     + 10
             }
             // "SIP/2.0 " + three digits + SP + reason + CRLF.
-            StartLine::Response(s) => 14 + self.bytes_of(&s.reason).len(),
+            StartLine::Response(s) => 14 + self.reason_of(s).len(),
         };
         let headers: usize = self
             .headers
@@ -589,14 +682,18 @@ impl Message {
 
     /// Serializes the message onto `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        out.reserve(self.encoded_len());
+        // A hint, not the exact size: a parsed or answered message is about
+        // as long as the buffer it refers to, and computing `encoded_len`
+        // walked every header once more (a third of serializing the bench
+        // INVITE). `to_bytes` still sizes its buffer exactly.
+        out.reserve(self.buf.len().max(512));
         match &self.start {
             StartLine::Request(r) => {
                 out.extend_from_slice(r.method.as_str().as_bytes());
                 out.push(b' ');
                 match &r.raw_uri {
                     Some(t) => out.extend_from_slice(self.bytes_of(t)),
-                    None => out.extend_from_slice(r.uri.to_string().as_bytes()),
+                    None => out.extend_from_slice(self.uri_of(r).to_string().as_bytes()),
                 }
                 out.extend_from_slice(b" SIP/2.0\r\n");
             }
@@ -609,11 +706,25 @@ impl Message {
                     b'0' + (code % 10) as u8,
                     b' ',
                 ]);
-                out.extend_from_slice(self.bytes_of(&s.reason));
+                out.extend_from_slice(self.reason_of(s).as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
         }
+        // Untouched parsed lines sit in `buf` exactly as they are written:
+        // copy each run of adjacent ones at once.
+        let mut run = 0..0;
         for e in &self.headers {
+            if let Some(line) = self.verbatim_line(e) {
+                if run.is_empty() || run.end != line.start {
+                    out.extend_from_slice(self.buf.get(run).unwrap_or_default());
+                    run = line;
+                } else {
+                    run.end = line.end;
+                }
+                continue;
+            }
+            out.extend_from_slice(self.buf.get(run).unwrap_or_default());
+            run = 0..0;
             match &e.raw_name {
                 Some(t) => out.extend_from_slice(self.bytes_of(t)),
                 None => out.extend_from_slice(e.name.canonical().as_bytes()),
@@ -622,6 +733,7 @@ impl Message {
             out.extend_from_slice(self.bytes_of(&e.value));
             out.extend_from_slice(b"\r\n");
         }
+        out.extend_from_slice(self.buf.get(run).unwrap_or_default());
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(&self.body);
     }
@@ -752,6 +864,72 @@ Content-Length: 0\r\n\r\n";
         let again = parse_datagram(req.to_bytes()).expect("reparse");
         assert_eq!(again.body().as_ref(), b"v=0\r\n");
         assert_eq!(again.header_by_name("x-custom"), Some("kept  exactly"));
+    }
+
+    #[test]
+    fn verbatim_runs_serialize_like_line_by_line() {
+        let plain = |m: &Message| {
+            let mut m = m.clone();
+            for e in &mut m.headers {
+                e.line = NO_LINE;
+            }
+            m.to_bytes()
+        };
+        let odd = INVITE
+            .replace("Max-Forwards: 70", "Max-Forwards:70")
+            .replace("Call-ID: a84b", "Call-ID:  a84b")
+            .replace("CSeq: 314159 INVITE", "CSeq: 314159 INVITE \t")
+            .replace("From: Alice", "f: Alice");
+        let lf = INVITE.replace("\r\n", "\n");
+        for text in [INVITE.to_owned(), odd, lf] {
+            let mut req = parse_datagram(text.into_bytes()).expect("parse");
+            assert_eq!(req.to_bytes(), plain(&req));
+            assert_eq!(req.to_bytes().len(), req.encoded_len());
+            let mut resp = Message::response_to(&req, 180, None);
+            resp.set_to_tag("b0b");
+            assert_eq!(resp.to_bytes(), plain(&resp));
+            req.set_header(HeaderName::MaxForwards, "69");
+            req.stamp_received("198.51.100.7:40001".parse().expect("addr"));
+            assert_eq!(req.to_bytes(), plain(&req));
+            assert_eq!(req.to_bytes().len(), req.encoded_len());
+        }
+    }
+
+    #[test]
+    fn standard_reason_phrases_are_not_copied() {
+        let resp = Message::response_to(&invite(), 486, None);
+        assert!(matches!(
+            &resp.start,
+            StartLine::Response(StatusLine { reason: None, .. })
+        ));
+        assert_eq!(resp.reason(), Some("Busy Here"));
+        assert!(resp.to_bytes().starts_with(b"SIP/2.0 486 Busy Here\r\n"));
+        assert_eq!(resp.to_bytes().len(), resp.encoded_len());
+        assert_eq!(Message::response(486, Some("Busy")).reason(), Some("Busy"));
+    }
+
+    #[test]
+    fn request_uri_is_built_on_first_use() {
+        let a = invite();
+        let b = invite();
+        assert_eq!(
+            a.request_uri(),
+            Some(&Uri::parse("sip:bob@biloxi.example.com").expect("uri"))
+        );
+        // Built in one, not yet in the other: still the same message.
+        assert_eq!(a, b);
+        let mut c = b.clone();
+        c.set_request_uri(Uri::parse("sip:carol@chicago.example.com").expect("uri"));
+        assert_ne!(b, c);
+        assert_eq!(
+            c.request_uri_text().as_deref(),
+            Some("sip:carol@chicago.example.com")
+        );
+        assert!(
+            String::from_utf8(c.to_bytes())
+                .expect("utf8")
+                .starts_with("INVITE sip:carol@chicago.example.com SIP/2.0\r\n")
+        );
     }
 
     #[test]

@@ -7,14 +7,15 @@
 //! can build the 400 to send back.
 
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 
 use crate::header::HeaderName;
-use crate::message::{Entry, Message, RequestLine, StartLine, StatusLine, Text};
+use crate::message::{Entry, Message, NO_LINE, RequestLine, StartLine, StatusLine, Text};
 use crate::method::Method;
-use crate::typed::{self, CSeq, NameAddr};
-use crate::uri::Uri;
+use crate::typed::{self, CSeq, ContactRef, NameAddrRef, Via};
+use crate::uri::{Uri, UriRef};
 
 /// At most this many header lines per message: bounds memory per message
 /// whatever a peer sends.
@@ -135,115 +136,15 @@ pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, ParseError> {
     }
     let data: &[u8] = &buf;
     // RFC 3261 §7.5: CRLFs before the start line are ignored.
-    let mut pos = data
+    let pos = data
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
         .ok_or_else(|| ParseError::new("Empty message"))?;
 
-    // Find the end of the header section first, so that one UTF-8 check
-    // covers every span handed out later.
-    let head_start = pos;
-    let mut body_start = None;
-    let mut scan = pos;
-    while let Some((s, e, next)) = next_line(data, scan) {
-        if s == e {
-            body_start = Some(next);
-            break;
-        }
-        scan = next;
-    }
-    let body_start = body_start.ok_or_else(|| ParseError::new("Header section not terminated"))?;
-    if std::str::from_utf8(&data[head_start..body_start]).is_err() {
-        return Err(ParseError::new("Header section is not valid UTF-8"));
-    }
-
-    let (ls, le, next) =
-        next_line(data, pos).ok_or_else(|| ParseError::new("Missing start line"))?;
-    // A broken request line still leaves headers worth reading: with them
-    // the request can be answered with a 400 (or 505) naming the fault.
-    let (start, start_err) = match parse_start_line(data, ls, le) {
-        Ok(start) => (start, None),
-        Err(e) => match placeholder_request_line(&data[ls..le]) {
-            Some(start) => (start, Some(e)),
-            None => return Err(e),
-        },
+    let (start, start_err, headers, body_start) = match split_fast(data, pos) {
+        Some((start, headers, body_start)) => (start, None, headers, body_start),
+        None => split_checked(data, pos)?,
     };
-    pos = next;
-
-    let mut headers: Vec<Entry> = Vec::with_capacity(16);
-    let mut folded: Vec<usize> = Vec::new();
-    while let Some((s, e, next)) = next_line(data, pos) {
-        pos = next;
-        if s == e {
-            break;
-        }
-        if is_wsp(data[s]) {
-            // A continuation line (folding): extend the previous value.
-            let index = headers.len().wrapping_sub(1);
-            let Some(last) = headers.last_mut() else {
-                return Err(ParseError::new("Continuation line before any header"));
-            };
-            let mut end = e;
-            while end > s && is_wsp(data[end - 1]) {
-                end -= 1;
-            }
-            if let Text::Span(vs, ve) = &mut last.value
-                && data[s..end].iter().any(|b| !is_wsp(*b))
-            {
-                if *vs == *ve {
-                    // The value began on this line.
-                    let first = s + data[s..end].iter().take_while(|b| is_wsp(**b)).count();
-                    *vs = first as u32;
-                }
-                *ve = end as u32;
-                if folded.last() != Some(&index) {
-                    folded.push(index);
-                }
-            }
-            continue;
-        }
-        if headers.len() == MAX_HEADERS {
-            return Err(ParseError::new("Too many header lines"));
-        }
-        let colon = memchr::memchr(b':', &data[s..e])
-            .map(|c| s + c)
-            .ok_or_else(|| ParseError::new("Header line without a colon"))?;
-        let mut name_end = colon;
-        while name_end > s && is_wsp(data[name_end - 1]) {
-            name_end -= 1;
-        }
-        let name_bytes = &data[s..name_end];
-        if name_bytes.is_empty() || !name_bytes.iter().all(|&b| typed::is_token_char(b)) {
-            return Err(ParseError::new("Malformed header name"));
-        }
-        let mut vs = colon + 1;
-        while vs < e && is_wsp(data[vs]) {
-            vs += 1;
-        }
-        let mut ve = e;
-        while ve > vs && is_wsp(data[ve - 1]) {
-            ve -= 1;
-        }
-        let name = HeaderName::from_wire(name_bytes);
-        let canonical = name != HeaderName::Other && name.canonical().as_bytes() == name_bytes;
-        headers.push(Entry {
-            name,
-            raw_name: (!canonical).then(|| span(s, name_end)),
-            value: span(vs, ve),
-        });
-    }
-
-    // Known headers are unfolded so typed parsers see one line; unknown ones
-    // keep their bytes (folding is legal on the wire) to forward untouched.
-    for i in folded {
-        if headers[i].name == HeaderName::Other {
-            continue;
-        }
-        if let Text::Span(vs, ve) = headers[i].value {
-            let raw = std::str::from_utf8(&data[vs as usize..ve as usize]).unwrap_or("");
-            headers[i].value = Text::Owned(unfold(raw).into());
-        }
-    }
 
     let mut msg = Message {
         buf: Bytes::new(),
@@ -316,6 +217,192 @@ pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, ParseError> {
     Ok(msg)
 }
 
+type Split = (StartLine, Option<ParseError>, Vec<Entry>, usize);
+
+/// Splits the start line and header lines with every check, folding
+/// included: (start line, the start line's error when its headers are still
+/// worth reading, headers, where the body starts).
+fn split_checked(data: &[u8], mut pos: usize) -> Result<Split, ParseError> {
+    // Find the end of the header section first, so that one UTF-8 check
+    // covers every span handed out later.
+    let head_start = pos;
+    let mut body_start = None;
+    let mut scan = pos;
+    while let Some((s, e, next)) = next_line(data, scan) {
+        if s == e {
+            body_start = Some(next);
+            break;
+        }
+        scan = next;
+    }
+    let body_start = body_start.ok_or_else(|| ParseError::new("Header section not terminated"))?;
+    if std::str::from_utf8(&data[head_start..body_start]).is_err() {
+        return Err(ParseError::new("Header section is not valid UTF-8"));
+    }
+
+    let (ls, le, next) =
+        next_line(data, pos).ok_or_else(|| ParseError::new("Missing start line"))?;
+    // A broken request line still leaves headers worth reading: with them
+    // the request can be answered with a 400 (or 505) naming the fault.
+    let (start, start_err) = match parse_start_line(data, ls, le) {
+        Ok(start) => (start, None),
+        Err(e) => match placeholder_request_line(&data[ls..le]) {
+            Some(start) => (start, Some(e)),
+            None => return Err(e),
+        },
+    };
+    pos = next;
+
+    let mut headers: Vec<Entry> = Vec::with_capacity(16);
+    let mut folded: Vec<usize> = Vec::new();
+    while let Some((s, e, next)) = next_line(data, pos) {
+        pos = next;
+        if s == e {
+            break;
+        }
+        if is_wsp(data[s]) {
+            // A continuation line (folding): extend the previous value.
+            let index = headers.len().wrapping_sub(1);
+            let Some(last) = headers.last_mut() else {
+                return Err(ParseError::new("Continuation line before any header"));
+            };
+            let mut end = e;
+            while end > s && is_wsp(data[end - 1]) {
+                end -= 1;
+            }
+            if let Text::Span(vs, ve) = &mut last.value
+                && data[s..end].iter().any(|b| !is_wsp(*b))
+            {
+                if *vs == *ve {
+                    // The value began on this line.
+                    let first = s + data[s..end].iter().take_while(|b| is_wsp(**b)).count();
+                    *vs = first as u32;
+                }
+                *ve = end as u32;
+                if folded.last() != Some(&index) {
+                    folded.push(index);
+                }
+            }
+            continue;
+        }
+        if headers.len() == MAX_HEADERS {
+            return Err(ParseError::new("Too many header lines"));
+        }
+        headers.push(header_entry(data, s, e)?);
+    }
+
+    // Known headers are unfolded so typed parsers see one line; unknown ones
+    // keep their bytes (folding is legal on the wire) to forward untouched.
+    for i in folded {
+        if headers[i].name == HeaderName::Other {
+            continue;
+        }
+        if let Text::Span(vs, ve) = headers[i].value {
+            let raw = std::str::from_utf8(&data[vs as usize..ve as usize]).unwrap_or("");
+            headers[i].value = Text::Owned(unfold(raw).into());
+        }
+    }
+
+    Ok((start, start_err, headers, body_start))
+}
+
+/// One header line `data[s..e]` (not a continuation) as an entry, or what is
+/// wrong with it.
+fn header_entry(data: &[u8], s: usize, e: usize) -> Result<Entry, ParseError> {
+    let colon = memchr::memchr(b':', &data[s..e])
+        .map(|c| s + c)
+        .ok_or_else(|| ParseError::new("Header line without a colon"))?;
+    let mut name_end = colon;
+    while name_end > s && is_wsp(data[name_end - 1]) {
+        name_end -= 1;
+    }
+    if !is_header_name(&data[s..name_end]) {
+        return Err(ParseError::new("Malformed header name"));
+    }
+    // Folding may yet stretch the value over lines: no verbatim copy.
+    Ok(entry(data, s, name_end, colon + 1, e, false))
+}
+
+fn is_header_name(b: &[u8]) -> bool {
+    !b.is_empty() && b.iter().all(|&c| typed::is_token_char(c))
+}
+
+/// The entry for a header line whose name is `data[s..name_end]` and whose
+/// value (untrimmed) is `data[vs..e]`; `crlf`: the line ends in CRLF right
+/// at `e` and may be marked for verbatim copying.
+fn entry(data: &[u8], s: usize, name_end: usize, mut vs: usize, e: usize, crlf: bool) -> Entry {
+    while vs < e && is_wsp(data[vs]) {
+        vs += 1;
+    }
+    let mut ve = e;
+    while ve > vs && is_wsp(data[ve - 1]) {
+        ve -= 1;
+    }
+    let name_bytes = &data[s..name_end];
+    let (name, canonical) = HeaderName::classify(name_bytes);
+    // The line is written back as name, ": ", value, CRLF; when that is how
+    // it came, serializing can copy it whole. (A value starting two bytes
+    // after the name with a space before it has the colon right after it.)
+    let verbatim = crlf && ve == e && vs == name_end + 2 && data[name_end + 1] == b' ';
+    Entry {
+        name,
+        raw_name: (!canonical).then(|| span(s, name_end)),
+        value: span(vs, ve),
+        line: if verbatim { s as u32 } else { NO_LINE },
+    }
+}
+
+/// The common case in one pass over the lines: a start line that parses,
+/// header lines that do, no folding, and an ASCII (or UTF-8) header section.
+/// `None` for anything else, which [`split_checked`] then handles and names:
+/// this accepts nothing that it would not, and splits it the same way.
+fn split_fast(data: &[u8], pos: usize) -> Option<(StartLine, Vec<Entry>, usize)> {
+    let mut newlines = memchr::memchr_iter(b'\n', &data[pos..]).map(|n| pos + n);
+    let line_end = |s: usize, nl: usize| {
+        if nl > s && data[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        }
+    };
+    let nl = newlines.next()?;
+    let start = parse_start_line(data, pos, line_end(pos, nl)).ok()?;
+    let mut headers: Vec<Entry> = Vec::with_capacity(16);
+    let mut s = nl + 1;
+    let body_start = loop {
+        let nl = newlines.next()?;
+        let e = line_end(s, nl);
+        if s == e {
+            break nl + 1;
+        }
+        if headers.len() == MAX_HEADERS {
+            return None;
+        }
+        if is_wsp(data[s]) {
+            return None; // folding
+        }
+        // Names are short: a plain scan beats setting up a memchr.
+        let colon = s + data[s..e].iter().position(|&c| c == b':')?;
+        let mut name_end = colon;
+        while name_end > s && is_wsp(data[name_end - 1]) {
+            name_end -= 1;
+        }
+        let entry = entry(data, s, name_end, colon + 1, e, e != nl);
+        // A name the stack knows is made of token characters: only others
+        // need the check.
+        if entry.name == HeaderName::Other && !is_header_name(&data[s..name_end]) {
+            return None;
+        }
+        headers.push(entry);
+        s = nl + 1;
+    };
+    // Every span handed out lies in this section. ASCII is checked with a
+    // loop the compiler vectorizes; full UTF-8 only when that fails.
+    let head = &data[pos..body_start];
+    let ascii = head.iter().fold(0u8, |acc, &b| acc | b) < 0x80;
+    (ascii || std::str::from_utf8(head).is_ok()).then_some((start, headers, body_start))
+}
+
 fn with_partial(mut err: ParseError, msg: &Message, buf: &Bytes) -> ParseError {
     let mut partial = msg.clone();
     partial.buf = buf.clone();
@@ -353,12 +440,11 @@ fn parse_start_line(data: &[u8], s: usize, e: usize) -> Result<StartLine, ParseE
         return parse_status_line(line, s);
     }
     // Method SP Request-URI SP SIP-Version, single spaces (RFC 3261 §25.1).
-    let mut parts = line.split(' ');
-    let (Some(method), Some(uri), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let mut spaces = memchr::memchr_iter(b' ', line.as_bytes());
+    let (Some(sp1), Some(sp2), None) = (spaces.next(), spaces.next(), spaces.next()) else {
         return Err(ParseError::new("Malformed request line"));
     };
+    let (method, uri, version) = (&line[..sp1], &line[sp1 + 1..sp2], &line[sp2 + 1..]);
     if !typed::is_token(method) {
         return Err(ParseError::new("Malformed method"));
     }
@@ -366,17 +452,18 @@ fn parse_start_line(data: &[u8], s: usize, e: usize) -> Result<StartLine, ParseE
     if uri.is_empty() {
         return Err(ParseError::new("Malformed request line"));
     }
-    let parsed = Uri::parse(uri)
+    let parsed = UriRef::parse(uri)
         .map_err(|e| ParseError::owned(format!("Malformed Request-URI: {}", e.reason())))?;
     // RFC 3261 §19.1.1: headers are not allowed in a Request-URI; forwarding
     // them would let a caller inject headers downstream.
-    if parsed.as_sip().is_some_and(|u| !u.headers.is_empty()) {
+    if parsed.as_sip().is_some_and(|u| u.has_headers()) {
         return Err(ParseError::new("Request-URI must not contain headers"));
     }
     let uri_start = s + method.len() + 1;
     Ok(StartLine::Request(RequestLine {
         method: Method::from_token(method),
-        uri: parsed,
+        // Built from `raw_uri` when first asked for (see `RequestLine`).
+        uri: OnceLock::new(),
         raw_uri: Some(span(uri_start, uri_start + uri.len())),
     }))
 }
@@ -393,14 +480,13 @@ fn placeholder_request_line(line: &[u8]) -> Option<StartLine> {
         .split([' ', '\t'])
         .next()
         .filter(|m| typed::is_token(m))?;
-    Some(StartLine::Request(RequestLine {
-        method: Method::from_token(method),
-        uri: Uri::Other(crate::uri::AbsoluteUri {
+    Some(StartLine::Request(RequestLine::new(
+        Method::from_token(method),
+        Uri::Other(crate::uri::AbsoluteUri {
             scheme: "invalid".into(),
             rest: String::new(),
         }),
-        raw_uri: None,
-    }))
+    )))
 }
 
 fn check_version(version: &str) -> Result<(), ParseError> {
@@ -448,7 +534,7 @@ fn parse_status_line(line: &str, s: usize) -> Result<StartLine, ParseError> {
     let reason_start = s + version.len() + 1 + 3 + usize::from(!after.is_empty());
     Ok(StartLine::Response(StatusLine {
         code,
-        reason: span(reason_start, s + line.len()),
+        reason: Some(span(reason_start, s + line.len())),
     }))
 }
 
@@ -484,14 +570,33 @@ fn validate(msg: &Message) -> Result<(), String> {
         HeaderName::ContentType,
         HeaderName::Expires,
     ];
+    // One pass counts them (indexes as in SINGLE) and notes where each
+    // first appears, so the checks below read values without searching.
+    let mut first = [0usize; 8];
     let mut has_via = false;
-    for e in &msg.headers {
-        if e.name == HeaderName::Via {
-            has_via = true;
-        } else if let Some(i) = SINGLE.iter().position(|n| *n == e.name) {
-            counts[i] = counts[i].saturating_add(1);
+    for (at, e) in msg.headers.iter().enumerate() {
+        let i = match e.name {
+            HeaderName::Via => {
+                has_via = true;
+                continue;
+            }
+            HeaderName::CallId => 0,
+            HeaderName::CSeq => 1,
+            HeaderName::From => 2,
+            HeaderName::To => 3,
+            HeaderName::MaxForwards => 4,
+            HeaderName::ContentLength => 5,
+            HeaderName::ContentType => 6,
+            HeaderName::Expires => 7,
+            _ => continue,
+        };
+        if counts[i] == 0 {
+            first[i] = at;
         }
+        counts[i] = counts[i].saturating_add(1);
     }
+    // The first line of SINGLE[i], as `Message::header` would find it.
+    let value = |i: usize| (counts[i] > 0).then(|| msg.text(&msg.headers[first[i]].value));
     for (i, name) in SINGLE.iter().enumerate() {
         if counts[i] > 1 && *name != HeaderName::ContentLength {
             return Err(format!("Multiple {} headers", name.canonical()));
@@ -500,36 +605,30 @@ fn validate(msg: &Message) -> Result<(), String> {
     if !has_via {
         return Err(missing(HeaderName::Via));
     }
-    for name in [
-        HeaderName::From,
-        HeaderName::To,
-        HeaderName::CallId,
-        HeaderName::CSeq,
-    ] {
-        if counts[SINGLE.iter().position(|n| *n == name).unwrap_or(0)] == 0 {
-            return Err(missing(name));
+    for i in [2, 3, 0, 1] {
+        if counts[i] == 0 {
+            return Err(missing(SINGLE[i]));
         }
     }
 
-    msg.top_via()
+    // The checks below parse exactly as the typed accessors do, but through
+    // the borrowed views, so validating copies nothing.
+    Via::check(msg.values(HeaderName::Via).next().unwrap_or(""))
         .map_err(|e| format!("Malformed Via header: {e}"))?;
-    let from = msg
-        .header(HeaderName::From)
-        .map(NameAddr::parse)
+    let from = value(2)
+        .map(NameAddrRef::parse)
         .ok_or_else(|| missing(HeaderName::From))?;
     from.map_err(|e| format!("Malformed From header: {e}"))?;
-    let to = msg
-        .header(HeaderName::To)
-        .map(NameAddr::parse)
+    let to = value(3)
+        .map(NameAddrRef::parse)
         .ok_or_else(|| missing(HeaderName::To))?;
     to.map_err(|e| format!("Malformed To header: {e}"))?;
 
-    let call_id = msg.call_id().unwrap_or("");
+    let call_id = value(0).unwrap_or("");
     if call_id.is_empty() || call_id.bytes().any(|b| is_wsp(b) || b.is_ascii_control()) {
         return Err("Malformed Call-ID header".into());
     }
-    let cseq = msg
-        .header(HeaderName::CSeq)
+    let cseq = value(1)
         .map(CSeq::parse)
         .ok_or_else(|| missing(HeaderName::CSeq))?
         .map_err(|e| format!("Malformed CSeq header: {e}"))?;
@@ -538,19 +637,19 @@ fn validate(msg: &Message) -> Result<(), String> {
     {
         return Err("CSeq method does not match the request method".into());
     }
-    if let Some(v) = msg.header(HeaderName::MaxForwards)
+    if let Some(v) = value(4)
         && typed::parse_u32_max(v, 255).is_none()
     {
         return Err("Invalid Max-Forwards header".into());
     }
-    if let Some(v) = msg.header(HeaderName::Expires)
+    if let Some(v) = value(7)
         && typed::parse_u32_max(v, u32::MAX).is_none()
     {
         return Err("Invalid Expires header".into());
     }
     if msg.is_request() {
-        for c in msg.contacts() {
-            c.map_err(|e| format!("Malformed Contact header: {e}"))?;
+        for c in msg.values(HeaderName::Contact) {
+            ContactRef::parse(c).map_err(|e| format!("Malformed Contact header: {e}"))?;
         }
     }
     Ok(())
@@ -746,6 +845,43 @@ Content-Length: 4\r\n\r\nv=0\n";
             .replace("314159 INVITE", "314159 ACK")
             .replace("Content-Length: 4", "Content-Length: 40");
         assert!(err(&ack).response().is_none());
+    }
+
+    #[test]
+    fn fast_split_agrees_with_the_checked_one() {
+        let check = |m: &[u8]| {
+            let Some(pos) = m.iter().position(|&b| b != b'\r' && b != b'\n') else {
+                return;
+            };
+            if let Some((start, mut headers, body_start)) = split_fast(m, pos) {
+                let checked = split_checked(m, pos).expect("the checked split accepts it too");
+                // Only the fast split marks lines for verbatim copying.
+                for h in &mut headers {
+                    h.line = NO_LINE;
+                }
+                assert_eq!(checked, (start, None, headers, body_start), "{m:?}");
+            }
+        };
+        let lf = BASE.replace("\r\n", "\n");
+        let odd = BASE.replace("Max-Forwards: 70", "Max-Forwards : 70\r\nX-Ü: ü");
+        for base in [BASE, &lf, &odd] {
+            check(base.as_bytes());
+        }
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let alphabet = b" \t\r\n:;,<>\"aZ0\xc3\xbc";
+        for _ in 0..20_000 {
+            for base in [BASE, &lf, &odd] {
+                let mut m = base.as_bytes().to_vec();
+                for _ in 0..1 + x % 3 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let at = (x as usize) % m.len();
+                    m[at] = alphabet[(x >> 32) as usize % alphabet.len()];
+                }
+                check(&m);
+            }
+        }
     }
 
     #[test]

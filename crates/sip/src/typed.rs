@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use crate::method::Method;
-use crate::uri::{Host, Uri, parse_host_port};
+use crate::uri::{Host, HostRef, Uri, UriRef, parse_host_port_ref};
 
 /// Why a header value did not parse; the text is fit for a 400 reason phrase.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +51,11 @@ pub fn is_token(s: &str) -> bool {
 
 fn is_wsp(b: u8) -> bool {
     b == b' ' || b == b'\t'
+}
+
+fn trim_start_wsp(s: &str) -> &str {
+    let b = s.as_bytes();
+    &s[b.iter().position(|&c| !is_wsp(c)).unwrap_or(b.len())..]
 }
 
 fn trim_wsp(s: &str) -> &str {
@@ -117,6 +122,13 @@ impl<'a> Iterator for ListIter<'a> {
                 return None;
             }
             let b = self.rest.as_bytes();
+            // Most lines hold one value: with no comma at all, that is the
+            // whole line, found without tracking quotes and brackets.
+            if memchr::memchr(b',', b).is_none() {
+                let item = trim_wsp(self.rest);
+                self.rest = "";
+                return (!item.is_empty()).then_some(item);
+            }
             let mut i = 0;
             let mut in_angle = false;
             // Jump from one delimiter that matters in the current state to the
@@ -166,7 +178,17 @@ impl<'a> Params<'a> {
     /// grammar once so later lookups cannot fail.
     pub fn parse(raw: &'a str) -> Result<Params<'a>> {
         let p = Params { raw };
-        for item in p.raw_items() {
+        if params_ok(raw.as_bytes()) {
+            return Ok(p);
+        }
+        // Rejected (`check_items` accepts exactly the same): say why.
+        p.check_items()?;
+        Ok(p)
+    }
+
+    /// [`Params::parse`]'s grammar item by item, naming what is wrong.
+    fn check_items(&self) -> Result<()> {
+        for item in self.raw_items() {
             let (name, value) = split_param(item)?;
             if !is_token(name) {
                 return Err(TypedError::new("malformed parameter name"));
@@ -175,19 +197,14 @@ impl<'a> Params<'a> {
                 let ok = if v.starts_with('"') {
                     quoted_len(v.as_bytes()) == Some(v.len())
                 } else {
-                    // token, host (IPv6 reference included) or the extra
-                    // characters of uri-parameter values.
-                    !v.is_empty()
-                        && v.bytes().all(|b| {
-                            is_token_char(b) || matches!(b, b'[' | b']' | b':' | b'/' | b'@')
-                        })
+                    !v.is_empty() && v.bytes().all(is_param_value_char)
                 };
                 if !ok {
                     return Err(TypedError::new("malformed parameter value"));
                 }
             }
         }
-        Ok(p)
+        Ok(())
     }
 
     pub fn raw(&self) -> &'a str {
@@ -235,6 +252,62 @@ impl<'a> Params<'a> {
     pub fn has(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
+}
+
+/// Whether [`Params::parse`] accepts `b`: the same grammar as its
+/// item-by-item checks, in one pass over the bytes, as this runs for every
+/// Via, From, To and Contact. `;`-separated items (a trailing `;` allowed),
+/// each a token name with optional `= value` (SWS around all three), the
+/// value a quoted string or a run of token, host and uri-parameter bytes.
+fn params_ok(b: &[u8]) -> bool {
+    let skip_wsp = |mut i: usize| {
+        while b.get(i).is_some_and(|&c| is_wsp(c)) {
+            i += 1;
+        }
+        i
+    };
+    let mut i = 0;
+    while i < b.len() {
+        i = skip_wsp(i);
+        let name = i;
+        while b.get(i).is_some_and(|&c| is_token_char(c)) {
+            i += 1;
+        }
+        if i == name {
+            return false;
+        }
+        i = skip_wsp(i);
+        if b.get(i) == Some(&b'=') {
+            i = skip_wsp(i + 1);
+            if b.get(i) == Some(&b'"') {
+                match quoted_len(&b[i..]) {
+                    Some(n) => i += n,
+                    None => return false,
+                }
+            } else {
+                let value = i;
+                while b.get(i).is_some_and(|&c| is_param_value_char(c)) {
+                    i += 1;
+                }
+                if i == value {
+                    return false;
+                }
+            }
+            i = skip_wsp(i);
+        }
+        match b.get(i) {
+            None => return true,
+            Some(b';') => i += 1,
+            Some(_) => return false,
+        }
+    }
+    true
+}
+
+/// token, host (IPv6 reference included) or the extra characters of
+/// uri-parameter values.
+fn is_param_value_char(b: u8) -> bool {
+    is_token_char(b) || matches!(b, b'[' | b']' | b':' | b'/' | b'@')
 }
 
 fn split_param(item: &str) -> Result<(&str, Option<&str>)> {
@@ -287,41 +360,19 @@ pub struct Via<'a> {
 
 impl<'a> Via<'a> {
     pub fn parse(value: &'a str) -> Result<Via<'a>> {
-        let value = trim_wsp(value);
-        // sent-protocol: name SLASH version SLASH transport, SWS around SLASH.
-        let mut parts = value.splitn(3, '/');
-        let name = trim_wsp(parts.next().unwrap_or(""));
-        let version = trim_wsp(parts.next().unwrap_or(""));
-        let rest = parts
-            .next()
-            .ok_or_else(|| TypedError::new("malformed Via sent-protocol"))?
-            .trim_start_matches(is_wsp_char);
-        if !is_token(name) || !is_token(version) {
-            return Err(TypedError::new("malformed Via sent-protocol"));
-        }
-        let tlen = rest.bytes().take_while(|&b| is_token_char(b)).count();
-        if tlen == 0 {
-            return Err(TypedError::new("malformed Via transport"));
-        }
-        let transport = &rest[..tlen];
-        let after = &rest[tlen..];
-        if !after.starts_with(is_wsp_char) {
-            return Err(TypedError::new("malformed Via sent-by"));
-        }
-        let (sent_by, params) = split_at_params(after);
-        let sent_by = compact_colon(sent_by);
-        let (host, port) =
-            parse_host_port(&sent_by).map_err(|_| TypedError::new("malformed Via sent-by"))?;
-        let params = Params::parse(params.unwrap_or(""))
-            .map_err(|_| TypedError::new("malformed Via parameters"))?;
-        let protocol_end = version.as_ptr() as usize + version.len() - value.as_ptr() as usize;
+        let (protocol, transport, host, port, params) = parse_via(value, |h| h.to_host())?;
         Ok(Via {
-            protocol: &value[..protocol_end],
+            protocol,
             transport,
             host,
             port,
             params,
         })
+    }
+
+    /// Whether [`Via::parse`] accepts `value`, without copying the host.
+    pub fn check(value: &str) -> Result<()> {
+        parse_via(value, |_| ()).map(|_| ())
     }
 
     pub fn branch(&self) -> Option<&'a str> {
@@ -346,13 +397,60 @@ impl<'a> Via<'a> {
     }
 }
 
+type ViaParts<'a, H> = (&'a str, &'a str, H, Option<u16>, Params<'a>);
+
+/// The Via grammar, shared by [`Via::parse`] and [`Via::check`]; `host`
+/// makes what the caller keeps of the host.
+fn parse_via<'a, H>(
+    value: &'a str,
+    host: impl FnOnce(HostRef<'_>) -> H,
+) -> Result<ViaParts<'a, H>> {
+    let value = trim_wsp(value);
+    // sent-protocol: name SLASH version SLASH transport, SWS around SLASH.
+    let b = value.as_bytes();
+    let bad_protocol = || TypedError::new("malformed Via sent-protocol");
+    let s1 = memchr::memchr(b'/', b).ok_or_else(bad_protocol)?;
+    let s2 = memchr::memchr(b'/', &b[s1 + 1..])
+        .map(|n| s1 + 1 + n)
+        .ok_or_else(bad_protocol)?;
+    let name = trim_wsp(&value[..s1]);
+    let version = trim_wsp(&value[s1 + 1..s2]);
+    let rest = trim_start_wsp(&value[s2 + 1..]);
+    if !is_token(name) || !is_token(version) {
+        return Err(bad_protocol());
+    }
+    let tlen = rest.bytes().take_while(|&b| is_token_char(b)).count();
+    if tlen == 0 {
+        return Err(TypedError::new("malformed Via transport"));
+    }
+    let transport = &rest[..tlen];
+    let after = &rest[tlen..];
+    if !after.starts_with(is_wsp_char) {
+        return Err(TypedError::new("malformed Via sent-by"));
+    }
+    // A valid sent-by holds no quote or '<', so its end is the first ';'
+    // (when either comes first, the sent-by fails to parse all the same).
+    let (sent_by, params) = match memchr::memchr(b';', after.as_bytes()) {
+        Some(semi) => (trim_wsp(&after[..semi]), Some(&after[semi + 1..])),
+        None => (trim_wsp(after), None),
+    };
+    let sent_by = compact_colon(sent_by);
+    let (h, port) =
+        parse_host_port_ref(&sent_by).map_err(|_| TypedError::new("malformed Via sent-by"))?;
+    let h = host(h);
+    let params = Params::parse(params.unwrap_or(""))
+        .map_err(|_| TypedError::new("malformed Via parameters"))?;
+    let protocol_end = version.as_ptr() as usize + version.len() - value.as_ptr() as usize;
+    Ok((&value[..protocol_end], transport, h, port, params))
+}
+
 fn is_wsp_char(c: char) -> bool {
     c == ' ' || c == '\t'
 }
 
 /// `host SWS ":" SWS port` → `host:port` (rarely needed, so only then allocate).
 fn compact_colon(s: &str) -> Cow<'_, str> {
-    if s.bytes().any(is_wsp) {
+    if memchr::memchr2(b' ', b'\t', s.as_bytes()).is_some() {
         Cow::Owned(s.chars().filter(|c| !is_wsp_char(*c)).collect())
     } else {
         Cow::Borrowed(s)
@@ -376,24 +474,45 @@ pub struct NameAddr<'a> {
 
 impl<'a> NameAddr<'a> {
     pub fn parse(value: &'a str) -> Result<NameAddr<'a>> {
+        NameAddrRef::parse(value).map(|n| n.to_name_addr())
+    }
+
+    pub fn tag(&self) -> Option<&'a str> {
+        self.params.value("tag")
+    }
+}
+
+/// A [`NameAddr`] whose URI is left in the header text ([`UriRef`]): as
+/// fully checked, but parsing it allocates nothing. The message parser
+/// validates From, To and Contact with it, and tag lookups read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameAddrRef<'a> {
+    /// Display name, unquoted and unescaped.
+    pub display: Option<Cow<'a, str>>,
+    pub uri: UriRef<'a>,
+    /// The URI as written.
+    pub uri_text: &'a str,
+    /// Whether the URI was enclosed in `<>`.
+    pub angle: bool,
+    pub params: Params<'a>,
+}
+
+impl<'a> NameAddrRef<'a> {
+    pub fn parse(value: &'a str) -> Result<NameAddrRef<'a>> {
         let value = trim_wsp(value);
         let b = value.as_bytes();
         let (display, rest) = if b.first() == Some(&b'"') {
             let end =
                 quoted_len(b).ok_or_else(|| TypedError::new("unterminated quoted display name"))?;
-            let rest = value[end..].trim_start_matches(is_wsp_char);
+            let rest = trim_start_wsp(&value[end..]);
             if !rest.starts_with('<') {
                 return Err(TypedError::new("display name without <URI>"));
             }
             (Some(unquote(&value[..end])), rest)
-        } else if let Some(lt) = value.find('<') {
+        } else if let Some(lt) = memchr::memchr(b'<', b) {
             let name = trim_wsp(&value[..lt]);
             // A token display name: tokens separated by LWS.
-            if !name
-                .split(is_wsp_char)
-                .filter(|t| !t.is_empty())
-                .all(is_token)
-            {
+            if !name.bytes().all(|c| is_token_char(c) || is_wsp(c)) {
                 return Err(TypedError::new("malformed display name"));
             }
             (
@@ -404,10 +523,9 @@ impl<'a> NameAddr<'a> {
             (None, value)
         };
         let (uri_text, params, angle) = if let Some(inner) = rest.strip_prefix('<') {
-            let gt = inner
-                .find('>')
+            let gt = memchr::memchr(b'>', inner.as_bytes())
                 .ok_or_else(|| TypedError::new("missing > after URI"))?;
-            let after = inner[gt + 1..].trim_start_matches(is_wsp_char);
+            let after = trim_start_wsp(&inner[gt + 1..]);
             let params = match after.strip_prefix(';') {
                 Some(p) => Some(p),
                 None if after.is_empty() => None,
@@ -423,9 +541,9 @@ impl<'a> NameAddr<'a> {
             (uri, params, false)
         };
         let uri =
-            Uri::parse(uri_text).map_err(|e| TypedError(Cow::Owned(format!("bad URI: {e}"))))?;
+            UriRef::parse(uri_text).map_err(|e| TypedError(Cow::Owned(format!("bad URI: {e}"))))?;
         let params = Params::parse(params.unwrap_or(""))?;
-        Ok(NameAddr {
+        Ok(NameAddrRef {
             display,
             uri,
             uri_text,
@@ -436,6 +554,17 @@ impl<'a> NameAddr<'a> {
 
     pub fn tag(&self) -> Option<&'a str> {
         self.params.value("tag")
+    }
+
+    /// The owned-URI form, as [`NameAddr::parse`] gives it.
+    pub fn to_name_addr(&self) -> NameAddr<'a> {
+        NameAddr {
+            display: self.display.clone(),
+            uri: self.uri.to_uri(),
+            uri_text: self.uri_text,
+            angle: self.angle,
+            params: self.params,
+        }
     }
 }
 
@@ -448,10 +577,26 @@ pub enum Contact<'a> {
 
 impl<'a> Contact<'a> {
     pub fn parse(value: &'a str) -> Result<Contact<'a>> {
+        Ok(match ContactRef::parse(value)? {
+            ContactRef::Wildcard => Contact::Wildcard,
+            ContactRef::Addr(n) => Contact::Addr(n.to_name_addr()),
+        })
+    }
+}
+
+/// A Contact value whose URI is left in the text (see [`NameAddrRef`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContactRef<'a> {
+    Wildcard,
+    Addr(NameAddrRef<'a>),
+}
+
+impl<'a> ContactRef<'a> {
+    pub fn parse(value: &'a str) -> Result<ContactRef<'a>> {
         if trim_wsp(value) == "*" {
-            Ok(Contact::Wildcard)
+            Ok(ContactRef::Wildcard)
         } else {
-            NameAddr::parse(value).map(Contact::Addr)
+            NameAddrRef::parse(value).map(ContactRef::Addr)
         }
     }
 }
@@ -577,6 +722,36 @@ mod tests {
     }
 
     #[test]
+    fn borrowed_checks_agree_with_the_typed_parsers() {
+        for v in [
+            "SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1",
+            "SIP / 2.0 / TCP Proxy.Example : 5070 ;rport",
+            "SIP/2.0/UDP",
+            "SIP/2.0/UDP 2001:db8::1",
+            "SIP/2.0/UDP h;branch=",
+        ] {
+            assert_eq!(Via::check(v).is_ok(), Via::parse(v).is_ok(), "{v}");
+        }
+        for v in [
+            r#""A \"B" <sip:a%40b@x;lr>;tag=1"#,
+            "sip:a@b;tag=2",
+            "<tel:+1555>",
+            "*",
+            "<sip:a@b",
+            "Bad\"Name <sip:a@b>",
+            "<sip:a@[::1>",
+        ] {
+            let owned = Contact::parse(v);
+            let borrowed = ContactRef::parse(v);
+            assert_eq!(owned.is_ok(), borrowed.is_ok(), "{v}");
+            if let (Ok(Contact::Addr(o)), Ok(ContactRef::Addr(b))) = (owned, borrowed) {
+                assert_eq!(o, b.to_name_addr());
+                assert_eq!(o.tag(), b.tag());
+            }
+        }
+    }
+
+    #[test]
     fn cseq_bounds() {
         assert_eq!(
             CSeq::parse("  0009 INVITE").expect("cseq"),
@@ -611,6 +786,24 @@ mod tests {
         assert_eq!(p.get("missing"), None);
         assert!(Params::parse("a b=1").is_err());
         assert!(Params::parse("tag=\"open").is_err());
+    }
+
+    #[test]
+    fn one_pass_params_check_matches_the_item_checks() {
+        let alphabet = [b'a', b';', b'=', b'"', b'\\', b' ', b'[', b','];
+        let mut stack = vec![Vec::new()];
+        while let Some(s) = stack.pop() {
+            let text = std::str::from_utf8(&s).expect("ascii");
+            let p = Params { raw: text };
+            assert_eq!(params_ok(&s), p.check_items().is_ok(), "{text:?}");
+            if s.len() < 6 {
+                for c in alphabet {
+                    let mut next = s.clone();
+                    next.push(c);
+                    stack.push(next);
+                }
+            }
+        }
     }
 
     #[test]

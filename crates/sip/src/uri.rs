@@ -20,9 +20,9 @@ use std::str::FromStr;
 pub use chars::{
     escape, is_header_char, is_param_char, is_password_char, is_unreserved, is_user_char, unescape,
 };
-pub use host::{Host, parse_host_port};
-pub use sip::SipUri;
-pub use tel::TelUri;
+pub use host::{Host, HostRef, parse_host_port, parse_host_port_ref};
+pub use sip::{SipUri, SipUriRef};
+pub use tel::{TelUri, TelUriRef};
 
 use chars::{ABSOLUTE, SCHEME};
 
@@ -120,8 +120,22 @@ pub enum Uri {
     Other(AbsoluteUri),
 }
 
-impl Uri {
-    pub fn parse(s: &str) -> Result<Uri, UriError> {
+/// A URI validated as fully as [`Uri::parse`] does, borrowing the text it
+/// came from: parsing allocates nothing (unless a component holds a `%`
+/// escape), so a header can be checked without building the owned form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UriRef<'a> {
+    Sip(SipUriRef<'a>),
+    Tel(TelUriRef<'a>),
+    /// Another scheme: the scheme as written and everything after its `:`.
+    Other {
+        scheme: &'a str,
+        rest: &'a str,
+    },
+}
+
+impl<'a> UriRef<'a> {
+    pub fn parse(s: &'a str) -> Result<UriRef<'a>, UriError> {
         let b = s.as_bytes();
         let Some(&first) = b.first() else {
             return Err(UriError::new(UriErrorKind::Empty));
@@ -139,11 +153,11 @@ impl Uri {
         }
         let (scheme, rest) = (&s[..colon], &s[colon + 1..]);
         if scheme.eq_ignore_ascii_case("sip") {
-            SipUri::parse_body(rest, false).map(Uri::Sip)
+            SipUriRef::parse_body(rest, false).map(UriRef::Sip)
         } else if scheme.eq_ignore_ascii_case("sips") {
-            SipUri::parse_body(rest, true).map(Uri::Sip)
+            SipUriRef::parse_body(rest, true).map(UriRef::Sip)
         } else if scheme.eq_ignore_ascii_case("tel") {
-            TelUri::parse_body(rest).map(Uri::Tel)
+            TelUriRef::parse_body(rest).map(UriRef::Tel)
         } else {
             if rest.is_empty() {
                 return Err(UriError::new(UriErrorKind::Opaque));
@@ -151,11 +165,56 @@ impl Uri {
             if chars::run(rest.as_bytes(), 0, ABSOLUTE)?.0 != rest.len() {
                 return Err(UriError::new(UriErrorKind::Opaque));
             }
-            Ok(Uri::Other(AbsoluteUri {
-                scheme: scheme.to_ascii_lowercase(),
-                rest: rest.to_owned(),
-            }))
+            Ok(UriRef::Other { scheme, rest })
         }
+    }
+
+    /// `sip`, `sips`, `tel`, or the other scheme as written.
+    pub fn scheme(&self) -> &'a str {
+        match self {
+            UriRef::Sip(u) if u.secure() => "sips",
+            UriRef::Sip(_) => "sip",
+            UriRef::Tel(_) => "tel",
+            UriRef::Other { scheme, .. } => scheme,
+        }
+    }
+
+    pub fn as_sip(&self) -> Option<&SipUriRef<'a>> {
+        match self {
+            UriRef::Sip(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    pub fn as_tel(&self) -> Option<&TelUriRef<'a>> {
+        match self {
+            UriRef::Tel(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The owned form, as [`Uri::parse`] gives it.
+    pub fn to_uri(&self) -> Uri {
+        match self {
+            UriRef::Sip(u) => Uri::Sip(u.to_sip_uri()),
+            UriRef::Tel(t) => Uri::Tel(t.to_tel_uri()),
+            UriRef::Other { scheme, rest } => Uri::Other(AbsoluteUri {
+                scheme: scheme.to_ascii_lowercase(),
+                rest: (*rest).to_owned(),
+            }),
+        }
+    }
+}
+
+impl From<UriRef<'_>> for Uri {
+    fn from(u: UriRef<'_>) -> Uri {
+        u.to_uri()
+    }
+}
+
+impl Uri {
+    pub fn parse(s: &str) -> Result<Uri, UriError> {
+        UriRef::parse(s).map(|u| u.to_uri())
     }
 
     /// `sip`, `sips`, `tel`, or the other scheme (lower-cased).

@@ -28,6 +28,8 @@ pub(crate) const TEL_NUMBER: u16 = 1 << 7;
 pub(crate) const TEL_NUMBER_OUT: u16 = 1 << 8;
 /// Bytes of a hostname or IPv4 address: alphanum / `- .`.
 pub(crate) const HOST: u16 = 1 << 9;
+/// ASCII letters and digits.
+pub(crate) const ALNUM: u16 = 1 << 10;
 
 static TABLE: [u16; 256] = build_table();
 
@@ -82,6 +84,9 @@ const fn build_table() -> [u16; 256] {
         }
         if alnum || matches!(c, b'-' | b'.') {
             v |= HOST;
+        }
+        if alnum {
+            v |= ALNUM;
         }
         if c.is_ascii_hexdigit() || matches!(c, b'*' | b'#' | b'-' | b'.' | b'(' | b')') {
             v |= TEL_NUMBER;
@@ -235,17 +240,21 @@ pub(crate) fn run(b: &[u8], start: usize, class: u16) -> Result<(usize, bool), U
     Ok((i, escaped))
 }
 
-/// `s[start..end]`, unescaped if `escaped`; the allocation the caller's
-/// `String` field needs anyway is the only one unless there are escapes.
-/// `start..end` must come from [`run`] (so it lies on ASCII boundaries).
+/// Checks that `s[start..end]` unescapes to UTF-8 (every owned field is a
+/// `String`). `start..end` must come from [`run`], so its escapes are
+/// well formed; only text with escapes needs the check (and allocates).
 #[inline]
-pub(crate) fn owned(s: &str, start: usize, end: usize, escaped: bool) -> Result<String, UriError> {
-    let part = s.get(start..end).unwrap_or_default();
+pub(crate) fn check(s: &str, start: usize, end: usize, escaped: bool) -> Result<(), UriError> {
     if escaped {
-        unescape(part).map(Cow::into_owned)
-    } else {
-        Ok(part.to_owned())
+        unescape(s.get(start..end).unwrap_or_default())?;
     }
+    Ok(())
+}
+
+/// Unescapes text that [`check`] (or a parser using it) already accepted.
+pub(crate) fn decode(s: &str) -> Cow<'_, str> {
+    // Cannot fail on checked text; the fallback only keeps this panic-free.
+    unescape(s).unwrap_or(Cow::Borrowed(s))
 }
 
 /// Decimal digits of `n` at the end of `buf`; returns where they start.

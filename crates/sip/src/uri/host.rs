@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use super::chars::{HOST, is};
+use super::chars::{ALNUM, is};
 use super::{UriError, UriErrorKind};
 
 /// The host of a SIP URI or a Via sent-by.
@@ -26,11 +26,11 @@ impl Host {
     pub fn parse(s: &str) -> Result<Host, UriError> {
         if let Some(inner) = s.strip_prefix('[') {
             return match inner.strip_suffix(']') {
-                Some(addr) => parse_v6(addr),
+                Some(addr) => parse_v6(addr).map(|h| h.to_host()),
                 None => Err(UriError::new(UriErrorKind::Ipv6)),
             };
         }
-        parse_plain(s)
+        parse_plain(s).map(|h| h.to_host())
     }
 
     /// RFC 3261 §19.1.4 host comparison: domains case-insensitively, IP
@@ -46,6 +46,40 @@ impl Host {
 
     pub fn is_ip(&self) -> bool {
         !matches!(self, Host::Domain(_))
+    }
+}
+
+/// A validated host as written, borrowed from the text it was parsed from:
+/// what the parsers produce before anything is copied. A domain keeps its
+/// spelling; [`HostRef::to_host`] lower-cases it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostRef<'a> {
+    Domain(&'a str),
+    V4(Ipv4Addr),
+    V6(Ipv6Addr),
+}
+
+impl HostRef<'_> {
+    pub fn to_host(&self) -> Host {
+        match *self {
+            HostRef::Domain(d) => Host::Domain(d.to_ascii_lowercase()),
+            HostRef::V4(a) => Host::V4(a),
+            HostRef::V6(a) => Host::V6(a),
+        }
+    }
+
+    pub fn is_ip(&self) -> bool {
+        !matches!(self, HostRef::Domain(_))
+    }
+}
+
+impl fmt::Display for HostRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostRef::Domain(d) => f.write_str(d),
+            HostRef::V4(a) => super::chars::write_ipv4(f, *a),
+            HostRef::V6(a) => write!(f, "[{a}]"),
+        }
     }
 }
 
@@ -91,6 +125,11 @@ impl From<std::net::IpAddr> for Host {
 /// `1.2.3.4:5060`. `[2001:db8::10:5070]` is an address without a port
 /// (RFC 5118 §4.3): inside brackets every colon belongs to the address.
 pub fn parse_host_port(s: &str) -> Result<(Host, Option<u16>), UriError> {
+    parse_host_port_ref(s).map(|(h, p)| (h.to_host(), p))
+}
+
+/// [`parse_host_port`] without copying the host.
+pub fn parse_host_port_ref(s: &str) -> Result<(HostRef<'_>, Option<u16>), UriError> {
     parse_host_port_prefix(s, |_| false).map(|(h, p, _)| (h, p))
 }
 
@@ -100,7 +139,7 @@ pub fn parse_host_port(s: &str) -> Result<(Host, Option<u16>), UriError> {
 pub(crate) fn parse_host_port_prefix(
     s: &str,
     stop: fn(u8) -> bool,
-) -> Result<(Host, Option<u16>, usize), UriError> {
+) -> Result<(HostRef<'_>, Option<u16>, usize), UriError> {
     let b = s.as_bytes();
     let (host, mut i) = if b.first() == Some(&b'[') {
         let Some(close) = b.iter().position(|&c| c == b']') else {
@@ -108,8 +147,8 @@ pub(crate) fn parse_host_port_prefix(
         };
         (parse_v6(&s[1..close])?, close + 1)
     } else {
-        let end = b.iter().position(|&c| !is(c, HOST)).unwrap_or(b.len());
-        match parse_plain(&s[..end]) {
+        let (end, valid) = scan_hostname(b);
+        match plain(&s[..end], valid) {
             Ok(h) => (h, end),
             Err(e) => return Err(bare_v6_or(s, stop, e)),
         }
@@ -169,11 +208,11 @@ pub(crate) fn parse_port(s: &str) -> Result<u16, UriError> {
     u16::try_from(v).map_err(|_| err())
 }
 
-fn parse_v6(s: &str) -> Result<Host, UriError> {
+fn parse_v6(s: &str) -> Result<HostRef<'_>, UriError> {
     // std's parser takes exactly RFC 4291 text forms, including an embedded
     // IPv4 tail, and no zone id — what RFC 5954's corrected ABNF allows.
     if let Ok(a) = s.parse::<Ipv6Addr>() {
-        return Ok(Host::V6(a));
+        return Ok(HostRef::V6(a));
     }
     // RFC 3261's original ABNF wanted three colons before an IPv4 tail
     // ("2001:db8:::192.0.2.1"); RFC 5118 §4.10 asks receivers to be robust
@@ -184,29 +223,33 @@ fn parse_v6(s: &str) -> Result<Host, UriError> {
     {
         let fixed = format!("{}::{}", &s[..i], &s[i + 3..]);
         if let Ok(a) = fixed.parse::<Ipv6Addr>() {
-            return Ok(Host::V6(a));
+            return Ok(HostRef::V6(a));
         }
     }
     Err(UriError::new(UriErrorKind::Ipv6))
 }
 
 /// A hostname or an IPv4 address (no brackets, no port).
-fn parse_plain(s: &str) -> Result<Host, UriError> {
+fn parse_plain(s: &str) -> Result<HostRef<'_>, UriError> {
+    let (end, valid) = scan_hostname(s.as_bytes());
+    plain(s, valid && end == s.len())
+}
+
+/// `s` as an IPv4 address, else as a hostname when `valid_hostname`.
+fn plain(s: &str, valid_hostname: bool) -> Result<HostRef<'_>, UriError> {
     let b = s.as_bytes();
     if b.is_empty() {
         return Err(UriError::new(UriErrorKind::EmptyHost));
     }
     if let Some(a) = parse_v4(b) {
-        return Ok(Host::V4(a));
+        return Ok(HostRef::V4(a));
     }
     // Digits-and-dots that are not IPv4 ("1.2.3", "1.2.3.999") are no
     // hostname either: a toplabel starts with a letter.
-    if !valid_hostname(b) {
+    if !valid_hostname {
         return Err(bare_v6_or(s, |_| false, UriError::new(UriErrorKind::Host)));
     }
-    let mut d = s.to_owned();
-    d.make_ascii_lowercase();
-    Ok(Host::Domain(d))
+    Ok(HostRef::Domain(s))
 }
 
 /// `IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT`, each
@@ -240,32 +283,38 @@ fn parse_v4(b: &[u8]) -> Option<Ipv4Addr> {
     Some(Ipv4Addr::from(octets))
 }
 
-/// `hostname = *( domainlabel "." ) toplabel [ "." ]`; labels are alphanum
-/// with inner hyphens, and the toplabel starts with a letter. One pass, as
-/// this runs for most URIs.
-fn valid_hostname(b: &[u8]) -> bool {
-    let b = match b {
-        [rest @ .., b'.'] => rest,
-        _ => b,
-    };
+/// Finds where the hostname-or-IPv4 text at the start of `b` ends (the
+/// first byte neither can hold) and, in the same pass, whether it is a valid
+/// `hostname = *( domainlabel "." ) toplabel [ "." ]`: labels are alphanum
+/// with inner hyphens, and the toplabel starts with a letter. This runs for
+/// every URI and Via, so it looks at each byte once.
+fn scan_hostname(b: &[u8]) -> (usize, bool) {
+    let mut ok = true;
     let mut prev = b'.';
-    let mut top_first = 0u8;
-    for &c in b {
-        if c == b'.' {
-            // Rejects an empty label and one ending in '-'.
-            if !prev.is_ascii_alphanumeric() {
-                return false;
+    // Where the current label starts, and where the one before it did.
+    let (mut label, mut last_label) = (0, 0);
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if !is(c, ALNUM) {
+            match c {
+                // Labels are checked at their edges: no empty label, none
+                // starting or ending with '-'.
+                b'.' => {
+                    ok &= prev != b'.' && prev != b'-';
+                    last_label = label;
+                    label = i + 1;
+                }
+                b'-' => ok &= prev != b'.',
+                _ => break,
             }
-        } else if c.is_ascii_alphanumeric() {
-            if prev == b'.' {
-                top_first = c;
-            }
-        } else if c != b'-' || prev == b'.' {
-            return false;
         }
         prev = c;
+        i += 1;
     }
-    prev.is_ascii_alphanumeric() && top_first.is_ascii_alphabetic()
+    // One trailing dot is allowed: then the toplabel is the one before it.
+    let top = if prev == b'.' { last_label } else { label };
+    let valid = ok && prev != b'-' && b.get(top).is_some_and(u8::is_ascii_alphabetic);
+    (i, valid)
 }
 
 #[cfg(test)]
@@ -279,5 +328,45 @@ mod legacy_v6_tests {
         // Only before an IPv4 tail: elsewhere three colons stay an error.
         assert!(Host::parse("[2001:db8:::1]").is_err());
         assert!(Host::parse("[:::]").is_err());
+    }
+}
+
+#[cfg(test)]
+mod hostname_tests {
+    use super::*;
+
+    /// The grammar read literally: split into labels, check each.
+    fn reference(s: &str) -> bool {
+        let s = s.strip_suffix('.').unwrap_or(s);
+        let labels: Vec<&str> = s.split('.').collect();
+        labels.iter().all(|l| {
+            !l.is_empty()
+                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        }) && labels
+            .last()
+            .is_some_and(|t| t.as_bytes()[0].is_ascii_alphabetic())
+    }
+
+    #[test]
+    fn one_pass_scan_matches_the_grammar() {
+        let alphabet = [b'a', b'1', b'-', b'.', b'Z'];
+        let mut stack = vec![Vec::new()];
+        while let Some(s) = stack.pop() {
+            let text = std::str::from_utf8(&s).expect("ascii");
+            let (end, valid) = scan_hostname(&s);
+            assert_eq!(end, s.len(), "{text}");
+            assert_eq!(valid, reference(text), "{text:?}");
+            if s.len() < 6 {
+                for c in alphabet {
+                    let mut next = s.clone();
+                    next.push(c);
+                    stack.push(next);
+                }
+            }
+        }
+        assert_eq!(scan_hostname(b"a.b;lr"), (3, true));
+        assert_eq!(scan_hostname(b"a_b"), (1, true));
     }
 }

@@ -3,9 +3,162 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::chars::{self, HEADER, PARAM, PASSWORD, USER};
-use super::host::{Host, parse_host_port_prefix};
+use std::borrow::Cow;
+
+use super::chars::{self, HEADER, PARAM, PASSWORD, USER, decode};
+use super::host::{Host, HostRef, parse_host_port_prefix};
 use super::{Uri, UriError, UriErrorKind};
+
+/// A SIP or SIPS URI validated as fully as [`SipUri::parse`] does, but
+/// left in the text it came from: parsing it allocates nothing. Accessors
+/// unescape on demand; [`SipUriRef::to_sip_uri`] makes the owned form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SipUriRef<'a> {
+    secure: bool,
+    /// As written (escapes kept).
+    user: Option<&'a str>,
+    password: Option<&'a str>,
+    host: HostRef<'a>,
+    port: Option<u16>,
+    /// The parameters as written, without the leading `;`; "" when none.
+    params: &'a str,
+    /// The headers as written, without the leading `?`; "" when none.
+    headers: &'a str,
+}
+
+impl<'a> SipUriRef<'a> {
+    /// Parses what follows `sip:` / `sips:`, left to right in one pass:
+    /// each component is validated while its end is found.
+    pub(crate) fn parse_body(body: &'a str, secure: bool) -> Result<SipUriRef<'a>, UriError> {
+        let b = body.as_bytes();
+        let (user, password, hp) = parse_userinfo(body)?;
+        let (host, port, end) = parse_host_port_prefix(body.get(hp..).unwrap_or_default(), |c| {
+            c == b';' || c == b'?'
+        })?;
+        let mut i = hp + end;
+        let mut params = "";
+        if b.get(i) == Some(&b';') {
+            let e = parse_params(body, i)?;
+            params = body.get(i + 1..e).unwrap_or_default();
+            i = e;
+        }
+        let mut headers = "";
+        if b.get(i) == Some(&b'?') {
+            let first = i + 1;
+            loop {
+                let start = i + 1;
+                let (ne, nesc) = chars::run(b, start, HEADER)?;
+                if ne == start || b.get(ne) != Some(&b'=') {
+                    return Err(UriError::new(UriErrorKind::Header));
+                }
+                let (ve, vesc) = chars::run(b, ne + 1, HEADER)?;
+                chars::check(body, start, ne, nesc)?;
+                chars::check(body, ne + 1, ve, vesc)?;
+                i = ve;
+                match b.get(i) {
+                    Some(b'&') => {}
+                    None => break,
+                    Some(_) => return Err(UriError::new(UriErrorKind::Header)),
+                }
+            }
+            headers = body.get(first..).unwrap_or_default();
+        }
+        Ok(SipUriRef {
+            secure,
+            user,
+            password,
+            host,
+            port,
+            params,
+            headers,
+        })
+    }
+
+    /// `sips:` rather than `sip:`.
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+
+    /// The user part, unescaped.
+    pub fn user(&self) -> Option<Cow<'a, str>> {
+        self.user.map(decode)
+    }
+
+    /// The password, unescaped.
+    pub fn password(&self) -> Option<Cow<'a, str>> {
+        self.password.map(decode)
+    }
+
+    pub fn host(&self) -> HostRef<'a> {
+        self.host
+    }
+
+    pub fn port(&self) -> Option<u16> {
+        self.port
+    }
+
+    /// `;name[=value]`, unescaped, in order.
+    pub fn params(&self) -> impl Iterator<Item = (Cow<'a, str>, Option<Cow<'a, str>>)> + 'a {
+        raw_params(self.params).map(|(n, v)| (decode(n), v.map(decode)))
+    }
+
+    /// The first parameter named `name` (case-insensitively): `None` if
+    /// absent, `Some(None)` if it has no value (`;lr`).
+    pub fn param(&self, name: &str) -> Option<Option<Cow<'a, str>>> {
+        self.params()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// `;lr` is present.
+    pub fn lr(&self) -> bool {
+        self.param("lr").is_some()
+    }
+
+    /// `?name=value&...`, unescaped, in order.
+    pub fn headers(&self) -> impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)> + 'a {
+        let raw = self.headers;
+        raw.split('&').filter(move |_| !raw.is_empty()).map(|h| {
+            // Validated: every header has its `=`.
+            let (n, v) = h.split_once('=').unwrap_or((h, ""));
+            (decode(n), decode(v))
+        })
+    }
+
+    pub fn has_headers(&self) -> bool {
+        !self.headers.is_empty()
+    }
+
+    /// The owned form, as [`SipUri::parse`] gives it.
+    pub fn to_sip_uri(&self) -> SipUri {
+        SipUri {
+            secure: self.secure,
+            user: self.user().map(Cow::into_owned),
+            password: self.password().map(Cow::into_owned),
+            host: self.host.to_host(),
+            port: self.port,
+            params: self
+                .params()
+                .map(|(n, v)| (n.into_owned(), v.map(Cow::into_owned)))
+                .collect(),
+            headers: self
+                .headers()
+                .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                .collect(),
+        }
+    }
+}
+
+/// The `name[=value]` items of a validated parameter list as written
+/// (`;` and `=` cannot appear unescaped inside either).
+pub(crate) fn raw_params(raw: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
+    raw.split(';')
+        .filter(move |_| !raw.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (p, None),
+        })
+}
 
 /// A SIP or SIPS URI. Every text field holds the unescaped value; `Display`
 /// escapes again whatever the grammar does not allow raw.
@@ -49,50 +202,6 @@ impl SipUri {
             Uri::Sip(u) => Ok(u),
             _ => Err(UriError::new(UriErrorKind::NotSip)),
         }
-    }
-
-    /// Parses what follows `sip:` / `sips:`, left to right in one pass:
-    /// each component is validated while its end is found.
-    pub(crate) fn parse_body(body: &str, secure: bool) -> Result<SipUri, UriError> {
-        let b = body.as_bytes();
-        let (user, password, hp) = parse_userinfo(body)?;
-        let (host, port, end) = parse_host_port_prefix(body.get(hp..).unwrap_or_default(), |c| {
-            c == b';' || c == b'?'
-        })?;
-        let mut i = hp + end;
-        let mut uri = SipUri {
-            secure,
-            user,
-            password,
-            host,
-            port,
-            params: Vec::new(),
-            headers: Vec::new(),
-        };
-        if b.get(i) == Some(&b';') {
-            i = parse_params(body, i, &mut uri.params)?;
-        }
-        if b.get(i) == Some(&b'?') {
-            loop {
-                let start = i + 1;
-                let (ne, nesc) = chars::run(b, start, HEADER)?;
-                if ne == start || b.get(ne) != Some(&b'=') {
-                    return Err(UriError::new(UriErrorKind::Header));
-                }
-                let (ve, vesc) = chars::run(b, ne + 1, HEADER)?;
-                uri.headers.push((
-                    chars::owned(body, start, ne, nesc)?,
-                    chars::owned(body, ne + 1, ve, vesc)?,
-                ));
-                i = ve;
-                match b.get(i) {
-                    Some(b'&') => {}
-                    None => break,
-                    Some(_) => return Err(UriError::new(UriErrorKind::Header)),
-                }
-            }
-        }
-        Ok(uri)
     }
 
     /// The first parameter named `name` (case-insensitively): `None` if
@@ -190,7 +299,7 @@ fn find_param<'a>(params: &'a [(String, Option<String>)], name: &str) -> Option<
         .map(|(_, v)| v.as_deref())
 }
 
-type Userinfo = (Option<String>, Option<String>, usize);
+type Userinfo<'a> = (Option<&'a str>, Option<&'a str>, usize);
 
 /// Userinfo, if any: `(user, password, where the hostport starts)`.
 ///
@@ -198,7 +307,7 @@ type Userinfo = (Option<String>, Option<String>, usize);
 /// user part may hold `;` and `?`, so the userinfo is scanned first and only
 /// an `@` where it stops makes it userinfo. Otherwise the text is hostport,
 /// unless an `@` still follows, which means a bad character in the userinfo.
-fn parse_userinfo(body: &str) -> Result<Userinfo, UriError> {
+fn parse_userinfo(body: &str) -> Result<Userinfo<'_>, UriError> {
     let b = body.as_bytes();
     let (ue, uesc) = chars::run(b, 0, USER)?;
     let (password, at) = match b.get(ue) {
@@ -212,7 +321,8 @@ fn parse_userinfo(body: &str) -> Result<Userinfo, UriError> {
                     Ok((None, None, 0))
                 };
             }
-            (Some(chars::owned(body, ue + 1, pe, pesc)?), pe)
+            chars::check(body, ue + 1, pe, pesc)?;
+            (body.get(ue + 1..pe), pe)
         }
         _ => {
             return if b[ue..].contains(&b'@') {
@@ -225,17 +335,14 @@ fn parse_userinfo(body: &str) -> Result<Userinfo, UriError> {
     if ue == 0 {
         return Err(UriError::new(UriErrorKind::User));
     }
-    Ok((Some(chars::owned(body, 0, ue, uesc)?), password, at + 1))
+    chars::check(body, 0, ue, uesc)?;
+    Ok((body.get(..ue), password, at + 1))
 }
 
-/// `*( ";" pname [ "=" pvalue ] )` from `s[i]`, which is `;`. Stops at `?`
-/// or the end and returns that index. An empty value (`;a=`) is accepted as
-/// `Some("")`: harmless, and it round-trips.
-pub(crate) fn parse_params(
-    s: &str,
-    mut i: usize,
-    out: &mut Vec<(String, Option<String>)>,
-) -> Result<usize, UriError> {
+/// Validates `*( ";" pname [ "=" pvalue ] )` from `s[i]`, which is `;`.
+/// Stops at `?` or the end and returns that index. An empty value (`;a=`)
+/// is accepted as `Some("")`: harmless, and it round-trips.
+pub(crate) fn parse_params(s: &str, mut i: usize) -> Result<usize, UriError> {
     let b = s.as_bytes();
     loop {
         let start = i + 1;
@@ -243,16 +350,14 @@ pub(crate) fn parse_params(
         if ne == start {
             return Err(UriError::new(UriErrorKind::Param));
         }
-        let name = chars::owned(s, start, ne, nesc)?;
-        let value = if b.get(ne) == Some(&b'=') {
+        chars::check(s, start, ne, nesc)?;
+        if b.get(ne) == Some(&b'=') {
             let (ve, vesc) = chars::run(b, ne + 1, PARAM)?;
+            chars::check(s, ne + 1, ve, vesc)?;
             i = ve;
-            Some(chars::owned(s, ne + 1, ve, vesc)?)
         } else {
             i = ne;
-            None
-        };
-        out.push((name, value));
+        }
         match b.get(i) {
             Some(b';') => {}
             Some(b'?') | None => return Ok(i),

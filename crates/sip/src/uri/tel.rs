@@ -4,9 +4,82 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use super::chars::{self, TEL_NUMBER, TEL_NUMBER_OUT};
-use super::sip::{parse_params, write_params};
+use super::chars::{self, TEL_NUMBER, TEL_NUMBER_OUT, decode};
+use super::sip::{parse_params, raw_params, write_params};
 use super::{Uri, UriError, UriErrorKind};
+
+/// A tel URI validated as fully as [`TelUri::parse`] does, left in the text
+/// it came from (see [`super::SipUriRef`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TelUriRef<'a> {
+    /// As written (escapes kept), without the leading `+`.
+    number: &'a str,
+    global: bool,
+    /// As written, without the leading `;`; "" when none.
+    params: &'a str,
+}
+
+impl<'a> TelUriRef<'a> {
+    pub(crate) fn parse_body(body: &'a str) -> Result<TelUriRef<'a>, UriError> {
+        let b = body.as_bytes();
+        let global = b.first() == Some(&b'+');
+        let start = usize::from(global);
+        let (end, esc) = chars::run(b, start, TEL_NUMBER)?;
+        let raw = body.get(start..end).unwrap_or_default();
+        let number = if esc {
+            chars::unescape(raw)?
+        } else {
+            Cow::Borrowed(raw)
+        };
+        // Checked after unescaping, so "%2B1" cannot sneak a '+' in.
+        if !valid_number(number.as_bytes(), global) {
+            return Err(UriError::new(UriErrorKind::TelNumber));
+        }
+        let (stop, params) = match b.get(end) {
+            None => (end, ""),
+            Some(b';') => {
+                let stop = parse_params(body, end)?;
+                (stop, body.get(end + 1..stop).unwrap_or_default())
+            }
+            Some(_) => return Err(UriError::new(UriErrorKind::TelNumber)),
+        };
+        // parse_params stops at a '?', but tel URIs have no headers.
+        if stop != b.len() {
+            return Err(UriError::new(UriErrorKind::Param));
+        }
+        Ok(TelUriRef {
+            number: raw,
+            global,
+            params,
+        })
+    }
+
+    /// The number as written, unescaped, without the leading `+`.
+    pub fn number(&self) -> Cow<'a, str> {
+        decode(self.number)
+    }
+
+    pub fn global(&self) -> bool {
+        self.global
+    }
+
+    /// `;name[=value]`, unescaped, in order.
+    pub fn params(&self) -> impl Iterator<Item = (Cow<'a, str>, Option<Cow<'a, str>>)> + 'a {
+        raw_params(self.params).map(|(n, v)| (decode(n), v.map(decode)))
+    }
+
+    /// The owned form, as [`TelUri::parse`] gives it.
+    pub fn to_tel_uri(&self) -> TelUri {
+        TelUri {
+            number: self.number().into_owned(),
+            global: self.global,
+            params: self
+                .params()
+                .map(|(n, v)| (n.into_owned(), v.map(Cow::into_owned)))
+                .collect(),
+        }
+    }
+}
 
 /// A tel URI.
 ///
@@ -38,33 +111,6 @@ impl TelUri {
             Uri::Tel(t) => Ok(t),
             _ => Err(UriError::new(UriErrorKind::NotTel)),
         }
-    }
-
-    pub(crate) fn parse_body(body: &str) -> Result<TelUri, UriError> {
-        let b = body.as_bytes();
-        let global = b.first() == Some(&b'+');
-        let start = usize::from(global);
-        let (end, esc) = chars::run(b, start, TEL_NUMBER)?;
-        let number = chars::owned(body, start, end, esc)?;
-        // Checked after unescaping, so "%2B1" cannot sneak a '+' in.
-        if !valid_number(number.as_bytes(), global) {
-            return Err(UriError::new(UriErrorKind::TelNumber));
-        }
-        let mut params = Vec::new();
-        let stop = match b.get(end) {
-            None => end,
-            Some(b';') => parse_params(body, end, &mut params)?,
-            Some(_) => return Err(UriError::new(UriErrorKind::TelNumber)),
-        };
-        // parse_params stops at a '?', but tel URIs have no headers.
-        if stop != b.len() {
-            return Err(UriError::new(UriErrorKind::Param));
-        }
-        Ok(TelUri {
-            number,
-            global,
-            params,
-        })
     }
 
     /// The number without visual separators (and without `+`).

@@ -935,3 +935,50 @@ fn parse_speed() {
     println!("Uri::parse: {per:?} per call");
     assert_eq!(ok, n as usize);
 }
+
+#[test]
+fn borrowed_view_agrees_with_the_owned_form() {
+    for s in [
+        "sip:alice@atlanta.example.com",
+        "sips:Al%69ce:pw%21@[2001:db8::1]:5061;transport=tcp;lr;x=%3Bsemi?Subject=hi%20there&h=",
+        "sip:biloxi.example.com;maddr=239.255.255.1;ttl=15",
+        "tel:+1-201-555-0123;ext=1%32",
+        "tel:7042;phone-context=example.com",
+        "urn:service:sos",
+    ] {
+        let r = UriRef::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        let u = uri(s);
+        assert_eq!(r.to_uri(), u, "{s}");
+        assert_eq!(r.scheme(), u.scheme(), "{s}");
+        if let (Some(r), Some(u)) = (r.as_sip(), u.as_sip()) {
+            assert_eq!(r.secure(), u.secure);
+            assert_eq!(r.user().as_deref(), u.user.as_deref());
+            assert_eq!(r.password().as_deref(), u.password.as_deref());
+            assert_eq!(r.host().to_host(), u.host);
+            assert_eq!(r.port(), u.port);
+            assert_eq!(r.lr(), u.lr());
+            assert_eq!(r.has_headers(), !u.headers.is_empty());
+            for (n, v) in &u.params {
+                assert_eq!(r.param(n).map(|v| v.map(Cow::into_owned)), Some(v.clone()));
+            }
+        }
+        if let (Some(r), Some(u)) = (r.as_tel(), u.as_tel()) {
+            assert_eq!(r.number(), u.number);
+            assert_eq!(r.global(), u.global);
+        }
+    }
+    // Every error the owned parser reports, the borrowed one reports too.
+    for s in [
+        "",
+        "sip:",
+        "sip:a@",
+        "sip:%zz@h",
+        "sip:%C3%28@h",
+        "sip:h;=x",
+        "tel:+12a",
+        "x:",
+    ] {
+        assert_eq!(UriRef::parse(s).map(|r| r.to_uri()), Uri::parse(s), "{s}");
+        assert!(UriRef::parse(s).is_err(), "{s}");
+    }
+}
