@@ -10,32 +10,38 @@ use crate::method::Method;
 use super::{TransportKind, TxError};
 
 /// Gives the request a top Via with a branch: adds a whole Via when there is
-/// none, or a fresh branch to a top Via written without one.
+/// none, or a fresh branch to a top Via written without one. `branch` gets
+/// the top branch, so the caller need not parse the Via again.
 pub(crate) fn ensure_branch(
     msg: &mut Message,
     transport: TransportKind,
     sent_by: &str,
+    branch: impl FnOnce(&str),
 ) -> Result<(), TxError> {
     if msg.header(HeaderName::Via).is_none() {
+        let fresh = new_branch();
         let via = format!(
-            "SIP/2.0/{} {sent_by};branch={};rport",
+            "SIP/2.0/{} {sent_by};branch={fresh};rport",
             transport.via_token(),
-            new_branch()
         );
         msg.prepend_header(HeaderName::Via, via);
+        branch(&fresh);
         return Ok(());
     }
     let via = msg.top_via().map_err(|_| TxError::Malformed)?;
-    if via.branch().is_some() {
+    if let Some(b) = via.branch() {
+        branch(b);
         return Ok(());
     }
     let top = msg
         .values(HeaderName::Via)
         .next()
         .ok_or(TxError::Malformed)?;
-    let with_branch = format!("{top};branch={}", new_branch());
+    let fresh = new_branch();
+    let with_branch = format!("{top};branch={fresh}");
     msg.remove_first_value(HeaderName::Via);
     msg.prepend_header(HeaderName::Via, with_branch);
+    branch(&fresh);
     Ok(())
 }
 
@@ -131,23 +137,30 @@ Content-Length: 4\r\n\r\nv=0\n";
     fn branch_added_only_when_missing() {
         let uri = crate::uri::Uri::parse("sip:x.example").expect("uri");
         let mut m = Message::request(Method::Options, uri.clone());
-        ensure_branch(&mut m, TransportKind::Tcp, "me.example:5060").expect("via");
+        let mut seen = String::new();
+        ensure_branch(&mut m, TransportKind::Tcp, "me.example:5060", |b| {
+            seen = b.to_owned()
+        })
+        .expect("via");
         let via = m.top_via().expect("via");
         assert_eq!(via.transport, "TCP");
         assert!(via.has_rfc3261_branch());
+        assert_eq!(via.branch(), Some(seen.as_str()));
 
         let mut m = Message::request(Method::Options, uri);
         m.push_header(
             HeaderName::Via,
             "SIP/2.0/UDP me.example, SIP/2.0/UDP p.example",
         );
-        ensure_branch(&mut m, TransportKind::Udp, "unused").expect("via");
+        ensure_branch(&mut m, TransportKind::Udp, "unused", |b| seen = b.to_owned()).expect("via");
         let vias: Vec<String> = m.values(HeaderName::Via).map(str::to_owned).collect();
         assert_eq!(vias.len(), 2);
         assert!(vias[0].starts_with("SIP/2.0/UDP me.example;branch=z9hG4bK"));
         assert_eq!(vias[1], "SIP/2.0/UDP p.example");
         let branch = m.top_via().expect("via").branch().map(str::to_owned);
-        ensure_branch(&mut m, TransportKind::Udp, "unused").expect("via");
+        assert_eq!(branch.as_deref(), Some(seen.as_str()));
+        ensure_branch(&mut m, TransportKind::Udp, "unused", |b| seen = b.to_owned()).expect("via");
+        assert_eq!(branch.as_deref(), Some(seen.as_str()));
         assert_eq!(
             m.top_via().expect("via").branch().map(str::to_owned),
             branch

@@ -127,6 +127,18 @@ fn entry_ref(slots: &[Slot], id: TxId) -> Option<&Entry> {
     slot.entry.as_ref()
 }
 
+/// Whether the To header has a tag. A value without the letters cannot, which
+/// spares parsing it for the usual out-of-dialog request.
+fn has_to_tag(msg: &Message) -> bool {
+    let Some(to) = msg.header(HeaderName::To) else {
+        return false;
+    };
+    to.as_bytes()
+        .windows(3)
+        .any(|w| w.eq_ignore_ascii_case(b"tag"))
+        && msg.to_tag().is_some()
+}
+
 /// How a new server transaction is matched later.
 struct ServerMatch {
     key: TxKey,
@@ -264,10 +276,10 @@ impl TransactionLayer {
         if self.live >= self.cfg.max_transactions {
             return Err(TxError::Overloaded);
         }
-        ensure_branch(&mut msg, to.transport, &self.cfg.sent_by)?;
-        let via = msg.top_via().map_err(|_| TxError::Malformed)?;
-        let branch = via.branch().ok_or(TxError::Malformed)?;
-        client_key(&mut self.scratch, branch, &method);
+        let scratch = &mut self.scratch;
+        ensure_branch(&mut msg, to.transport, &self.cfg.sent_by, |branch| {
+            client_key(scratch, branch, &method)
+        })?;
         if self.clients.contains_key(self.scratch.as_str()) {
             return Err(TxError::BranchInUse);
         }
@@ -460,7 +472,7 @@ impl TransactionLayer {
             self.send_stateless(&resp, peer);
             return;
         }
-        let fingerprint = if self.cfg.detect_merged_requests && msg.to_tag().is_none() {
+        let fingerprint = if self.cfg.detect_merged_requests && !has_to_tag(&msg) {
             merge_fingerprint(&self.hasher, &msg)
         } else {
             None
@@ -737,5 +749,30 @@ impl TransactionLayer {
         self.timers.compact(self.live, |at, id| {
             entry_ref(slots, id).is_some_and(|e| e.scheduled == Some(at))
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::uri::Uri;
+
+    #[test]
+    fn to_tag_precheck_agrees_with_parsing() {
+        for to in [
+            "<sip:b@x>",
+            "<sip:b@x>;tag=1",
+            "<sip:b@x>;TAG=1",
+            "\"tag\" <sip:tag@x>",
+            "sip:b@x;Tag=2",
+            "<sip:b@x;tag=3>",
+            "",
+        ] {
+            let mut m = Message::request(Method::Options, Uri::parse("sip:b@x").expect("uri"));
+            m.push_header(HeaderName::To, to);
+            assert_eq!(has_to_tag(&m), m.to_tag().is_some(), "{to}");
+        }
+        let m = Message::request(Method::Options, Uri::parse("sip:b@x").expect("uri"));
+        assert!(!has_to_tag(&m));
     }
 }
