@@ -3,7 +3,7 @@
 //! and stateless answers.
 
 use crate::header::HeaderName;
-use crate::ids::new_branch;
+use crate::ids::random_u64;
 use crate::message::Message;
 use crate::method::Method;
 
@@ -19,13 +19,22 @@ pub(crate) fn ensure_branch(
     branch: impl FnOnce(&str),
 ) -> Result<(), TxError> {
     if msg.header(HeaderName::Via).is_none() {
-        let fresh = new_branch();
-        let via = format!(
-            "SIP/2.0/{} {sent_by};branch={fresh};rport",
-            transport.via_token(),
+        // Written piece by piece: this runs for every request a UA sends,
+        // and the formatting machinery costs more than the rest of it.
+        let token = transport.via_token();
+        let mut via = String::with_capacity(
+            "SIP/2.0/ ;branch=;rport".len() + token.len() + sent_by.len() + BRANCH_LEN,
         );
+        via.push_str("SIP/2.0/");
+        via.push_str(token);
+        via.push(' ');
+        via.push_str(sent_by);
+        via.push_str(";branch=");
+        let at = via.len();
+        push_new_branch(&mut via);
+        branch(&via[at..]);
+        via.push_str(";rport");
         msg.prepend_header(HeaderName::Via, via);
-        branch(&fresh);
         return Ok(());
     }
     let via = msg.top_via().map_err(|_| TxError::Malformed)?;
@@ -37,12 +46,30 @@ pub(crate) fn ensure_branch(
         .values(HeaderName::Via)
         .next()
         .ok_or(TxError::Malformed)?;
-    let fresh = new_branch();
-    let with_branch = format!("{top};branch={fresh}");
+    let mut with_branch = String::with_capacity(top.len() + ";branch=".len() + BRANCH_LEN);
+    with_branch.push_str(top);
+    with_branch.push_str(";branch=");
+    let at = with_branch.len();
+    push_new_branch(&mut with_branch);
+    branch(&with_branch[at..]);
     msg.remove_first_value(HeaderName::Via);
     msg.prepend_header(HeaderName::Via, with_branch);
-    branch(&fresh);
     Ok(())
+}
+
+/// The length of a branch from [`push_new_branch`].
+const BRANCH_LEN: usize = MAGIC_COOKIE.len() + 16;
+const MAGIC_COOKIE: &str = "z9hG4bK";
+
+/// Appends a fresh branch: the magic cookie and 64 random bits in hex, the
+/// form of [`crate::ids::new_branch`] without its allocation and formatting.
+fn push_new_branch(out: &mut String) {
+    out.push_str(MAGIC_COOKIE);
+    let bits = random_u64();
+    for shift in (0..16).rev() {
+        let nibble = (bits >> (shift * 4)) & 0xf;
+        out.push(char::from(b"0123456789abcdef"[nibble as usize]));
+    }
 }
 
 /// The headers ACK and CANCEL copy from the request they refer to: one Via
@@ -134,6 +161,20 @@ Content-Length: 4\r\n\r\nv=0\n";
     }
 
     #[test]
+    fn fresh_branches_look_like_new_branch() {
+        let mut a = String::new();
+        push_new_branch(&mut a);
+        let b = crate::ids::new_branch();
+        assert_eq!(a.len(), BRANCH_LEN);
+        assert_eq!(b.len(), BRANCH_LEN);
+        assert!(a.starts_with(MAGIC_COOKIE));
+        assert!(a[MAGIC_COOKIE.len()..].bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')));
+        let mut c = String::new();
+        push_new_branch(&mut c);
+        assert_ne!(a, c);
+    }
+
+    #[test]
     fn branch_added_only_when_missing() {
         let uri = crate::uri::Uri::parse("sip:x.example").expect("uri");
         let mut m = Message::request(Method::Options, uri.clone());
@@ -146,6 +187,10 @@ Content-Length: 4\r\n\r\nv=0\n";
         assert_eq!(via.transport, "TCP");
         assert!(via.has_rfc3261_branch());
         assert_eq!(via.branch(), Some(seen.as_str()));
+        assert_eq!(
+            m.values(HeaderName::Via).next(),
+            Some(format!("SIP/2.0/TCP me.example:5060;branch={seen};rport").as_str())
+        );
 
         let mut m = Message::request(Method::Options, uri);
         m.push_header(
