@@ -178,15 +178,16 @@ fn entry_ref(slots: &[Slot], id: TxId) -> Option<&Entry> {
     slot.entry.as_ref()
 }
 
-/// Whether the To header has a tag. A value without the letters cannot, which
-/// spares parsing it for the usual out-of-dialog request.
+/// Whether the To header has a tag. A value without `=` or without the
+/// letters cannot, which spares parsing it for the usual out-of-dialog
+/// request.
 fn has_to_tag(msg: &Message) -> bool {
     let Some(to) = msg.header(HeaderName::To) else {
         return false;
     };
-    to.as_bytes()
-        .windows(3)
-        .any(|w| w.eq_ignore_ascii_case(b"tag"))
+    let to = to.as_bytes();
+    memchr::memchr(b'=', to).is_some()
+        && to.windows(3).any(|w| w.eq_ignore_ascii_case(b"tag"))
         && msg.to_tag().is_some()
 }
 
@@ -841,6 +842,8 @@ mod tests {
             "\"tag\" <sip:tag@x>",
             "sip:b@x;Tag=2",
             "<sip:b@x;tag=3>",
+            "<sip:b@x>;tag",
+            "<sip:b@x;transport=tcp>",
             "",
         ] {
             let mut m = Message::request(Method::Options, Uri::parse("sip:b@x").expect("uri"));
