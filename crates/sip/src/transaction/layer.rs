@@ -29,12 +29,15 @@ use super::server_non_invite::ServerNonInvite;
 use super::timers::TimerQueue;
 use super::{Config, Event, Outcome, Peer, Sink, Stats, Transmit, TxError, TxId, TxKind};
 
+/// The INVITE machines keep the whole request and are three times the size
+/// of the others, so they are boxed: the slot table stays dense for the
+/// common non-INVITE transactions.
 #[derive(Debug)]
 #[allow(clippy::enum_variant_names)] // named as in TxKind and the RFC
 enum Machine {
-    ClientInvite(ClientInvite),
+    ClientInvite(Box<ClientInvite>),
     ClientNonInvite(ClientNonInvite),
-    ServerInvite(ServerInvite),
+    ServerInvite(Box<ServerInvite>),
     ServerNonInvite(ServerNonInvite),
 }
 
@@ -341,7 +344,7 @@ impl TransactionLayer {
         let bytes = Bytes::from(msg.to_bytes());
         let id = self.vacant_id();
         let machine = if method == Method::Invite {
-            Machine::ClientInvite(ClientInvite::start(
+            Machine::ClientInvite(Box::new(ClientInvite::start(
                 id,
                 to,
                 msg,
@@ -349,7 +352,7 @@ impl TransactionLayer {
                 now,
                 &self.cfg,
                 &mut self.out,
-            ))
+            )))
         } else {
             Machine::ClientNonInvite(ClientNonInvite::start(
                 id,
@@ -706,7 +709,12 @@ impl TransactionLayer {
     ) -> TxId {
         let id = self.vacant_id();
         let machine = if *method == Method::Invite {
-            Machine::ServerInvite(ServerInvite::new(peer, msg.clone(), now, &self.cfg))
+            Machine::ServerInvite(Box::new(ServerInvite::new(
+                peer,
+                msg.clone(),
+                now,
+                &self.cfg,
+            )))
         } else {
             Machine::ServerNonInvite(ServerNonInvite::new(peer))
         };
