@@ -168,7 +168,11 @@ Content-Length: 4\r\n\r\nv=0\n";
         assert_eq!(a.len(), BRANCH_LEN);
         assert_eq!(b.len(), BRANCH_LEN);
         assert!(a.starts_with(MAGIC_COOKIE));
-        assert!(a[MAGIC_COOKIE.len()..].bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')));
+        assert!(
+            a[MAGIC_COOKIE.len()..]
+                .bytes()
+                .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+        );
         let mut c = String::new();
         push_new_branch(&mut c);
         assert_ne!(a, c);
@@ -197,14 +201,20 @@ Content-Length: 4\r\n\r\nv=0\n";
             HeaderName::Via,
             "SIP/2.0/UDP me.example, SIP/2.0/UDP p.example",
         );
-        ensure_branch(&mut m, TransportKind::Udp, "unused", |b| seen = b.to_owned()).expect("via");
+        ensure_branch(&mut m, TransportKind::Udp, "unused", |b| {
+            seen = b.to_owned()
+        })
+        .expect("via");
         let vias: Vec<String> = m.values(HeaderName::Via).map(str::to_owned).collect();
         assert_eq!(vias.len(), 2);
         assert!(vias[0].starts_with("SIP/2.0/UDP me.example;branch=z9hG4bK"));
         assert_eq!(vias[1], "SIP/2.0/UDP p.example");
         let branch = m.top_via().expect("via").branch().map(str::to_owned);
         assert_eq!(branch.as_deref(), Some(seen.as_str()));
-        ensure_branch(&mut m, TransportKind::Udp, "unused", |b| seen = b.to_owned()).expect("via");
+        ensure_branch(&mut m, TransportKind::Udp, "unused", |b| {
+            seen = b.to_owned()
+        })
+        .expect("via");
         assert_eq!(branch.as_deref(), Some(seen.as_str()));
         assert_eq!(
             m.top_via().expect("via").branch().map(str::to_owned),

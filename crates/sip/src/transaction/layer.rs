@@ -338,7 +338,11 @@ impl TransactionLayer {
             client_key(scratch, branch, &method)
         })?;
         let hash = self.clients.hash(&self.scratch);
-        if self.clients.find(&self.slots, hash, &self.scratch).is_some() {
+        if self
+            .clients
+            .find(&self.slots, hash, &self.scratch)
+            .is_some()
+        {
             return Err(TxError::BranchInUse);
         }
         let bytes = Bytes::from(msg.to_bytes());
@@ -771,8 +775,7 @@ impl TransactionLayer {
             self.servers.insert(&self.slots, id);
         }
         if let Some(fp) = merge {
-            self.merged
-                .insert_unique(fp, (fp, id), |&(fp, _)| fp);
+            self.merged.insert_unique(fp, (fp, id), |&(fp, _)| fp);
         }
         self.settle(id);
     }

@@ -152,7 +152,9 @@ impl TimerQueue {
         self.next = b + 1;
         // The wheel now reaches further: take in what `far` has for it.
         while let Some(Reverse((at, _))) = self.far.peek() {
-            if bucket_of(origin, *at).is_some_and(|fb| fb.saturating_sub(self.next) >= BUCKETS as u64) {
+            if bucket_of(origin, *at)
+                .is_some_and(|fb| fb.saturating_sub(self.next) >= BUCKETS as u64)
+            {
                 break;
             }
             if let Some(Reverse(item)) = self.far.pop() {
