@@ -791,9 +791,11 @@ impl TransactionLayer {
             return;
         }
         if let Some(next) = entry.machine.next_deadline() {
-            // A later deadline waits for the earlier entry to surface and
-            // reschedule; only an earlier one needs a new entry.
-            if entry.scheduled.is_none_or(|s| next < s) {
+            // A moved deadline gets a new entry at once, the old one going
+            // stale: waking at the old one to reschedule would touch the
+            // transaction again (a cache miss by then, for a non-INVITE
+            // client whose Timer E gives way to K).
+            if entry.scheduled != Some(next) {
                 entry.scheduled = Some(next);
                 self.timers.push(next, id);
             }
