@@ -3,40 +3,73 @@
 //! and stateless answers.
 
 use crate::header::HeaderName;
-use crate::ids::new_branch;
+use crate::ids::random_u64;
 use crate::message::Message;
 use crate::method::Method;
 
 use super::{TransportKind, TxError};
 
 /// Gives the request a top Via with a branch: adds a whole Via when there is
-/// none, or a fresh branch to a top Via written without one.
+/// none, or a fresh branch to a top Via written without one. `branch` gets
+/// the top branch, so the caller need not parse the Via again.
 pub(crate) fn ensure_branch(
     msg: &mut Message,
     transport: TransportKind,
     sent_by: &str,
+    branch: impl FnOnce(&str),
 ) -> Result<(), TxError> {
     if msg.header(HeaderName::Via).is_none() {
-        let via = format!(
-            "SIP/2.0/{} {sent_by};branch={};rport",
-            transport.via_token(),
-            new_branch()
+        // Written piece by piece: this runs for every request a UA sends,
+        // and the formatting machinery costs more than the rest of it.
+        let token = transport.via_token();
+        let mut via = String::with_capacity(
+            "SIP/2.0/ ;branch=;rport".len() + token.len() + sent_by.len() + BRANCH_LEN,
         );
+        via.push_str("SIP/2.0/");
+        via.push_str(token);
+        via.push(' ');
+        via.push_str(sent_by);
+        via.push_str(";branch=");
+        let at = via.len();
+        push_new_branch(&mut via);
+        branch(&via[at..]);
+        via.push_str(";rport");
         msg.prepend_header(HeaderName::Via, via);
         return Ok(());
     }
     let via = msg.top_via().map_err(|_| TxError::Malformed)?;
-    if via.branch().is_some() {
+    if let Some(b) = via.branch() {
+        branch(b);
         return Ok(());
     }
     let top = msg
         .values(HeaderName::Via)
         .next()
         .ok_or(TxError::Malformed)?;
-    let with_branch = format!("{top};branch={}", new_branch());
+    let mut with_branch = String::with_capacity(top.len() + ";branch=".len() + BRANCH_LEN);
+    with_branch.push_str(top);
+    with_branch.push_str(";branch=");
+    let at = with_branch.len();
+    push_new_branch(&mut with_branch);
+    branch(&with_branch[at..]);
     msg.remove_first_value(HeaderName::Via);
     msg.prepend_header(HeaderName::Via, with_branch);
     Ok(())
+}
+
+/// The length of a branch from [`push_new_branch`].
+const BRANCH_LEN: usize = MAGIC_COOKIE.len() + 16;
+const MAGIC_COOKIE: &str = "z9hG4bK";
+
+/// Appends a fresh branch: the magic cookie and 64 random bits in hex, the
+/// form of [`crate::ids::new_branch`] without its allocation and formatting.
+fn push_new_branch(out: &mut String) {
+    out.push_str(MAGIC_COOKIE);
+    let bits = random_u64();
+    for shift in (0..16).rev() {
+        let nibble = (bits >> (shift * 4)) & 0xf;
+        out.push(char::from(b"0123456789abcdef"[nibble as usize]));
+    }
 }
 
 /// The headers ACK and CANCEL copy from the request they refer to: one Via
@@ -128,26 +161,61 @@ Content-Length: 4\r\n\r\nv=0\n";
     }
 
     #[test]
+    fn fresh_branches_look_like_new_branch() {
+        let mut a = String::new();
+        push_new_branch(&mut a);
+        let b = crate::ids::new_branch();
+        assert_eq!(a.len(), BRANCH_LEN);
+        assert_eq!(b.len(), BRANCH_LEN);
+        assert!(a.starts_with(MAGIC_COOKIE));
+        assert!(
+            a[MAGIC_COOKIE.len()..]
+                .bytes()
+                .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+        );
+        let mut c = String::new();
+        push_new_branch(&mut c);
+        assert_ne!(a, c);
+    }
+
+    #[test]
     fn branch_added_only_when_missing() {
         let uri = crate::uri::Uri::parse("sip:x.example").expect("uri");
         let mut m = Message::request(Method::Options, uri.clone());
-        ensure_branch(&mut m, TransportKind::Tcp, "me.example:5060").expect("via");
+        let mut seen = String::new();
+        ensure_branch(&mut m, TransportKind::Tcp, "me.example:5060", |b| {
+            seen = b.to_owned()
+        })
+        .expect("via");
         let via = m.top_via().expect("via");
         assert_eq!(via.transport, "TCP");
         assert!(via.has_rfc3261_branch());
+        assert_eq!(via.branch(), Some(seen.as_str()));
+        assert_eq!(
+            m.values(HeaderName::Via).next(),
+            Some(format!("SIP/2.0/TCP me.example:5060;branch={seen};rport").as_str())
+        );
 
         let mut m = Message::request(Method::Options, uri);
         m.push_header(
             HeaderName::Via,
             "SIP/2.0/UDP me.example, SIP/2.0/UDP p.example",
         );
-        ensure_branch(&mut m, TransportKind::Udp, "unused").expect("via");
+        ensure_branch(&mut m, TransportKind::Udp, "unused", |b| {
+            seen = b.to_owned()
+        })
+        .expect("via");
         let vias: Vec<String> = m.values(HeaderName::Via).map(str::to_owned).collect();
         assert_eq!(vias.len(), 2);
         assert!(vias[0].starts_with("SIP/2.0/UDP me.example;branch=z9hG4bK"));
         assert_eq!(vias[1], "SIP/2.0/UDP p.example");
         let branch = m.top_via().expect("via").branch().map(str::to_owned);
-        ensure_branch(&mut m, TransportKind::Udp, "unused").expect("via");
+        assert_eq!(branch.as_deref(), Some(seen.as_str()));
+        ensure_branch(&mut m, TransportKind::Udp, "unused", |b| {
+            seen = b.to_owned()
+        })
+        .expect("via");
+        assert_eq!(branch.as_deref(), Some(seen.as_str()));
         assert_eq!(
             m.top_via().expect("via").branch().map(str::to_owned),
             branch

@@ -1,35 +1,20 @@
 //! Matching keys (RFC 3261 §17.1.3 and §17.2.3) and where server responses go.
 //!
-//! A key is the matching fields written into one string. The layer builds
-//! lookup keys in a reused scratch buffer, so matching allocates nothing;
-//! only a new transaction's key is copied into an owned [`TxKey`].
+//! A key is the matching fields written into one byte string. The layer
+//! builds keys in a reused scratch buffer and copies a new transaction's key
+//! into its slot's reused buffer, so neither matching nor creating a
+//! transaction allocates for keys.
 
-use std::borrow::Borrow;
-use std::fmt::Write;
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::io::Write;
 use std::net::SocketAddr;
 
 use crate::message::Message;
 use crate::method::Method;
 use crate::typed::Via;
+use crate::uri::Host;
 
 use super::Peer;
-
-/// An owned matching key: borrows nothing from any message.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(crate) struct TxKey(Box<str>);
-
-impl TxKey {
-    pub(crate) fn new(s: &str) -> TxKey {
-        TxKey(s.into())
-    }
-}
-
-impl Borrow<str> for TxKey {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
 
 /// The method a server transaction is matched under: an ACK belongs to the
 /// INVITE transaction (§17.2.3).
@@ -42,27 +27,44 @@ fn class(method: &Method) -> &str {
 
 /// Client transaction key from a branch and a method (the request's, or a
 /// response's CSeq method).
-pub(crate) fn client_key(out: &mut String, branch: &str, method: &Method) {
+pub(crate) fn client_key(out: &mut Vec<u8>, branch: &str, method: &Method) {
     out.clear();
-    out.push_str(method.as_str());
-    out.push('\x01');
-    out.push_str(branch);
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(1);
+    out.extend_from_slice(branch.as_bytes());
 }
 
 /// RFC 3261 server key: branch, sent-by and method, with `method` standing in
 /// for the request's own (INVITE, to match a CANCEL to what it cancels).
-pub(crate) fn server_key(out: &mut String, via: &Via<'_>, branch: &str, method: &Method) {
+pub(crate) fn server_key(out: &mut Vec<u8>, via: &Via<'_>, branch: &str, method: &Method) {
     out.clear();
-    out.push_str(class(method));
-    out.push('\x01');
-    out.push_str(branch);
-    out.push('\x01');
-    let host_at = out.len();
-    // Host names compare case-insensitively; the rest of the key exactly.
-    let _ = write!(out, "{}", via.host);
-    out[host_at..].make_ascii_lowercase();
+    out.extend_from_slice(class(method).as_bytes());
+    out.push(1);
+    out.extend_from_slice(branch.as_bytes());
+    out.push(1);
+    // The host in binary, not as text: formatting an address costs more than
+    // the rest of the key. The tag byte keeps the three forms apart (a name
+    // has no ':', so the port after it is unambiguous too).
+    match &via.host {
+        Host::Domain(d) => {
+            out.push(b'D');
+            let at = out.len();
+            out.extend_from_slice(d.as_bytes());
+            // Host names compare case-insensitively; the rest of the key exactly.
+            out[at..].make_ascii_lowercase();
+        }
+        Host::V4(a) => {
+            out.push(b'4');
+            out.extend_from_slice(&a.octets());
+        }
+        Host::V6(a) => {
+            out.push(b'6');
+            out.extend_from_slice(&a.octets());
+        }
+    }
     if let Some(port) = via.port {
-        let _ = write!(out, ":{port}");
+        out.push(b':');
+        out.extend_from_slice(&port.to_be_bytes());
     }
 }
 
@@ -72,7 +74,7 @@ pub(crate) fn server_key(out: &mut String, via: &Via<'_>, branch: &str, method: 
 /// INVITE, not its own (which is the tag of the response). `false` when the
 /// request lacks one of these fields.
 pub(crate) fn rfc2543_key(
-    out: &mut String,
+    out: &mut Vec<u8>,
     req: &Message,
     method: &Method,
     to_tag: Option<&str>,
@@ -86,16 +88,16 @@ pub(crate) fn rfc2543_key(
         return false;
     };
     out.clear();
-    out.push('\x02');
-    out.push_str(class(method));
+    out.push(2);
+    out.extend_from_slice(class(method).as_bytes());
     for part in [
         &*uri,
         to_tag.unwrap_or(""),
         req.from_tag().unwrap_or(""),
         call_id.trim(),
     ] {
-        out.push('\x01');
-        out.push_str(part);
+        out.push(1);
+        out.extend_from_slice(part.as_bytes());
     }
     let _ = write!(out, "\x01{}\x01{}", cseq.seq, via.trim());
     true
@@ -143,7 +145,7 @@ mod tests {
     fn server_key_folds_ack_into_invite_and_host_case() {
         let a = Via::parse("SIP/2.0/UDP Host.Example:5070;branch=z9hG4bKx").expect("via");
         let b = Via::parse("SIP/2.0/UDP host.example:5070;branch=z9hG4bKx").expect("via");
-        let (mut ka, mut kb) = (String::new(), String::new());
+        let (mut ka, mut kb) = (Vec::new(), Vec::new());
         server_key(&mut ka, &a, "z9hG4bKx", &Method::Invite);
         server_key(&mut kb, &b, "z9hG4bKx", &Method::Ack);
         assert_eq!(ka, kb);

@@ -2,16 +2,18 @@
 //! messages to them (§17.1.3, §17.2.3, §9.2), creates server transactions for
 //! new requests, and queues what the machines send and report.
 //!
-//! Transactions live in a slab (index + generation = [`TxId`]); two hash maps
-//! from owned [`TxKey`]s to ids match responses to client transactions and
-//! requests to server transactions; a third maps a fingerprint of From tag,
-//! Call-ID and CSeq to server transactions for merged-request detection.
+//! Transactions live in a slab (index + generation = [`TxId`]); each slot
+//! keeps its transaction's matching key in a buffer reused from one
+//! transaction to the next. Two hash tables of ids, hashed and compared by
+//! those keys, match responses to client transactions and requests to server
+//! transactions; a third holds a fingerprint of From tag, Call-ID and CSeq per
+//! server transaction for merged-request detection.
 
-use std::collections::HashMap;
-use std::hash::RandomState;
+use std::hash::BuildHasher;
 use std::time::Instant;
 
 use bytes::Bytes;
+use hashbrown::HashTable;
 
 use crate::header::HeaderName;
 use crate::ids::new_tag;
@@ -21,18 +23,21 @@ use crate::method::Method;
 use super::build::{cancel_for, ensure_branch, layer_response};
 use super::client_invite::{self, ClientInvite};
 use super::client_non_invite::ClientNonInvite;
-use super::keys::{TxKey, client_key, merge_fingerprint, response_peer, rfc2543_key, server_key};
+use super::keys::{client_key, merge_fingerprint, response_peer, rfc2543_key, server_key};
 use super::server_invite::{AckFate, ServerInvite};
 use super::server_non_invite::ServerNonInvite;
 use super::timers::TimerQueue;
 use super::{Config, Event, Outcome, Peer, Sink, Stats, Transmit, TxError, TxId, TxKind};
 
+/// The INVITE machines keep the whole request and are three times the size
+/// of the others, so they are boxed: the slot table stays dense for the
+/// common non-INVITE transactions.
 #[derive(Debug)]
 #[allow(clippy::enum_variant_names)] // named as in TxKind and the RFC
 enum Machine {
-    ClientInvite(ClientInvite),
+    ClientInvite(Box<ClientInvite>),
     ClientNonInvite(ClientNonInvite),
-    ServerInvite(ServerInvite),
+    ServerInvite(Box<ServerInvite>),
     ServerNonInvite(ServerNonInvite),
 }
 
@@ -90,7 +95,6 @@ impl Machine {
 #[derive(Debug)]
 struct Entry {
     machine: Machine,
-    key: TxKey,
     /// Matched by the RFC 2543 rules: an ACK must also carry the To tag of
     /// the response.
     legacy: bool,
@@ -104,7 +108,57 @@ struct Entry {
 #[derive(Debug, Default)]
 struct Slot {
     generation: u32,
+    /// The matching key of the transaction in `entry` (or of the last one),
+    /// and its hash in the table that holds it. The buffer outlives the
+    /// transaction, so a reused slot needs no allocation for its key.
+    key: Vec<u8>,
+    key_hash: u64,
     entry: Option<Entry>,
+}
+
+/// Transaction ids by matching key. The keys live in the slots, so the table
+/// holds only ids and removing one needs neither the key nor a comparison of
+/// it. Hashed with a randomly seeded hash: branches come from the network,
+/// so the hash must not be predictable (HashDoS).
+#[derive(Debug, Default)]
+struct KeyIndex {
+    table: HashTable<TxId>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl KeyIndex {
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn find(&self, slots: &[Slot], hash: u64, key: &[u8]) -> Option<TxId> {
+        self.table
+            .find(hash, |&id| slots[slot_index(id)].key == key)
+            .copied()
+    }
+
+    /// Indexes `id` under the key already in its slot, replacing any other
+    /// transaction indexed under the same key.
+    fn insert(&mut self, slots: &[Slot], id: TxId) {
+        let slot = &slots[slot_index(id)];
+        let entry = self.table.entry(
+            slot.key_hash,
+            |&other| slots[slot_index(other)].key == slot.key,
+            |&other| slots[slot_index(other)].key_hash,
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(mut e) => *e.get_mut() = id,
+            hashbrown::hash_table::Entry::Vacant(e) => {
+                e.insert(id);
+            }
+        }
+    }
+
+    fn remove(&mut self, hash: u64, id: TxId) {
+        if let Ok(e) = self.table.find_entry(hash, |&other| other == id) {
+            e.remove();
+        }
+    }
 }
 
 fn slot_index(id: TxId) -> usize {
@@ -127,9 +181,22 @@ fn entry_ref(slots: &[Slot], id: TxId) -> Option<&Entry> {
     slot.entry.as_ref()
 }
 
-/// How a new server transaction is matched later.
+/// Whether the To header has a tag. A value without `=` or without the
+/// letters cannot, which spares parsing it for the usual out-of-dialog
+/// request.
+fn has_to_tag(msg: &Message) -> bool {
+    let Some(to) = msg.header(HeaderName::To) else {
+        return false;
+    };
+    let to = to.as_bytes();
+    memchr::memchr(b'=', to).is_some()
+        && to.windows(3).any(|w| w.eq_ignore_ascii_case(b"tag"))
+        && msg.to_tag().is_some()
+}
+
+/// How a new server transaction is matched later; its key is in `scratch`.
 struct ServerMatch {
-    key: TxKey,
+    hash: u64,
     legacy: bool,
     merge: Option<u64>,
 }
@@ -141,14 +208,16 @@ pub struct TransactionLayer {
     slots: Vec<Slot>,
     free: Vec<u32>,
     live: usize,
-    clients: HashMap<TxKey, TxId>,
-    servers: HashMap<TxKey, TxId>,
-    merged: HashMap<u64, TxId>,
-    hasher: RandomState,
+    clients: KeyIndex,
+    servers: KeyIndex,
+    /// (fingerprint, server transaction). A fingerprint is a keyed hash
+    /// already, so it serves as its own hash here.
+    merged: HashTable<(u64, TxId)>,
+    hasher: foldhash::quality::RandomState,
     timers: TimerQueue,
     out: Sink,
     /// Lookup keys are built here, so matching allocates nothing.
-    scratch: String,
+    scratch: Vec<u8>,
 }
 
 impl TransactionLayer {
@@ -164,13 +233,13 @@ impl TransactionLayer {
             slots: Vec::new(),
             free: Vec::new(),
             live: 0,
-            clients: HashMap::new(),
-            servers: HashMap::new(),
-            merged: HashMap::new(),
-            hasher: RandomState::new(),
+            clients: KeyIndex::default(),
+            servers: KeyIndex::default(),
+            merged: HashTable::new(),
+            hasher: foldhash::quality::RandomState::default(),
             timers: TimerQueue::default(),
             out: Sink::default(),
-            scratch: String::with_capacity(128),
+            scratch: Vec::with_capacity(128),
         }
     }
 
@@ -264,18 +333,22 @@ impl TransactionLayer {
         if self.live >= self.cfg.max_transactions {
             return Err(TxError::Overloaded);
         }
-        ensure_branch(&mut msg, to.transport, &self.cfg.sent_by)?;
-        let via = msg.top_via().map_err(|_| TxError::Malformed)?;
-        let branch = via.branch().ok_or(TxError::Malformed)?;
-        client_key(&mut self.scratch, branch, &method);
-        if self.clients.contains_key(self.scratch.as_str()) {
+        let scratch = &mut self.scratch;
+        ensure_branch(&mut msg, to.transport, &self.cfg.sent_by, |branch| {
+            client_key(scratch, branch, &method)
+        })?;
+        let hash = self.clients.hash(&self.scratch);
+        if self
+            .clients
+            .find(&self.slots, hash, &self.scratch)
+            .is_some()
+        {
             return Err(TxError::BranchInUse);
         }
-        let key = TxKey::new(&self.scratch);
         let bytes = Bytes::from(msg.to_bytes());
         let id = self.vacant_id();
         let machine = if method == Method::Invite {
-            Machine::ClientInvite(ClientInvite::start(
+            Machine::ClientInvite(Box::new(ClientInvite::start(
                 id,
                 to,
                 msg,
@@ -283,7 +356,7 @@ impl TransactionLayer {
                 now,
                 &self.cfg,
                 &mut self.out,
-            ))
+            )))
         } else {
             Machine::ClientNonInvite(ClientNonInvite::start(
                 id,
@@ -294,8 +367,7 @@ impl TransactionLayer {
                 &mut self.out,
             ))
         };
-        self.clients.insert(key.clone(), id);
-        self.occupy(id, machine, key, false, None, false);
+        self.occupy(id, machine, hash, false, None, false);
         Ok(id)
     }
 
@@ -350,11 +422,18 @@ impl TransactionLayer {
             let branch = via.branch().ok_or(TxError::Malformed)?;
             client_key(&mut self.scratch, branch, &Method::Cancel);
         }
-        if let Some(&existing) = self.clients.get(self.scratch.as_str()) {
+        let hash = self.clients.hash(&self.scratch);
+        if let Some(existing) = self.clients.find(&self.slots, hash, &self.scratch) {
             return Ok(existing);
         }
+        let Some(Entry {
+            machine: Machine::ClientInvite(invite),
+            ..
+        }) = entry_mut(&mut self.slots, tx)
+        else {
+            return Err(TxError::UnknownTransaction);
+        };
         invite.cancel_sent(now, &self.cfg);
-        let key = TxKey::new(&self.scratch);
         self.settle(tx);
         // Exempt from the cap: a CANCEL frees capacity.
         let id = self.vacant_id();
@@ -367,8 +446,7 @@ impl TransactionLayer {
             &self.cfg,
             &mut self.out,
         ));
-        self.clients.insert(key.clone(), id);
-        self.occupy(id, machine, key, false, None, false);
+        self.occupy(id, machine, hash, false, None, false);
         Ok(id)
     }
 
@@ -393,7 +471,8 @@ impl TransactionLayer {
             };
             client_key(&mut self.scratch, branch, &cseq.method);
         }
-        let found = self.clients.get(self.scratch.as_str()).copied();
+        let hash = self.clients.hash(&self.scratch);
+        let found = self.clients.find(&self.slots, hash, &self.scratch);
         let Some((id, entry)) = found.and_then(|id| Some((id, entry_mut(&mut self.slots, id)?)))
         else {
             self.out.stats.stray_responses += 1;
@@ -445,11 +524,11 @@ impl TransactionLayer {
             self.out.event(Event::AckFor2xx { msg, from });
             return;
         }
-        let key = TxKey::new(&self.scratch);
         if method == Method::Cancel {
-            self.receive_cancel(msg, peer, key, legacy, now);
+            self.receive_cancel(msg, peer, legacy, now);
             return;
         }
+        let hash = self.servers.hash(&self.scratch);
         if self.live >= self.cfg.max_transactions {
             self.out.stats.overload_rejections += 1;
             let mut resp = layer_response(&msg, 503, Some(&new_tag()));
@@ -460,20 +539,20 @@ impl TransactionLayer {
             self.send_stateless(&resp, peer);
             return;
         }
-        let fingerprint = if self.cfg.detect_merged_requests && msg.to_tag().is_none() {
+        let fingerprint = if self.cfg.detect_merged_requests && !has_to_tag(&msg) {
             merge_fingerprint(&self.hasher, &msg)
         } else {
             None
         };
         if let Some(fp) = fingerprint
-            && self.merged.contains_key(&fp)
+            && self.merged.find(fp, |&(f, _)| f == fp).is_some()
         {
             // Same request by another path (§8.2.2.2): answer it on a
             // transaction of its own so its retransmissions are absorbed.
             self.out.stats.merged_requests += 1;
             let resp = layer_response(&msg, 482, Some(&new_tag()));
             let m = ServerMatch {
-                key,
+                hash,
                 legacy,
                 merge: None,
             };
@@ -482,7 +561,7 @@ impl TransactionLayer {
             return;
         }
         let m = ServerMatch {
-            key,
+            hash,
             legacy,
             merge: fingerprint,
         };
@@ -493,7 +572,8 @@ impl TransactionLayer {
     /// The server transaction whose key is in `scratch`. An ACK matched by
     /// RFC 2543 rules must carry the To tag of the response it acknowledges.
     fn find_server(&self, msg: &Message, is_ack: bool) -> Option<TxId> {
-        let id = *self.servers.get(self.scratch.as_str())?;
+        let hash = self.servers.hash(&self.scratch);
+        let id = self.servers.find(&self.slots, hash, &self.scratch)?;
         let entry = entry_ref(&self.slots, id)?;
         if !(entry.legacy && is_ack) {
             return Some(id);
@@ -559,7 +639,11 @@ impl TransactionLayer {
     /// A CANCEL that is not a retransmission (§9.2): matched to the INVITE
     /// server transaction with the same branch and sent-by (or RFC 2543
     /// fields) and answered here, 200 or 481, on a transaction of its own.
-    fn receive_cancel(&mut self, msg: Message, peer: Peer, key: TxKey, legacy: bool, now: Instant) {
+    /// The CANCEL's own key is in `scratch`.
+    fn receive_cancel(&mut self, msg: Message, peer: Peer, legacy: bool, now: Instant) {
+        // Matching the INVITE reuses `scratch`; CANCELs are few enough to
+        // allocate for keeping their own key meanwhile.
+        let own = self.scratch.clone();
         let formed = if legacy {
             rfc2543_key(&mut self.scratch, &msg, &Method::Invite, msg.to_tag())
         } else {
@@ -591,8 +675,10 @@ impl TransactionLayer {
             self.send_stateless(&resp, peer);
             return;
         }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(&own);
         let m = ServerMatch {
-            key,
+            hash: self.servers.hash(&self.scratch),
             legacy,
             merge: None,
         };
@@ -627,15 +713,16 @@ impl TransactionLayer {
     ) -> TxId {
         let id = self.vacant_id();
         let machine = if *method == Method::Invite {
-            Machine::ServerInvite(ServerInvite::new(peer, msg.clone(), now, &self.cfg))
+            Machine::ServerInvite(Box::new(ServerInvite::new(
+                peer,
+                msg.clone(),
+                now,
+                &self.cfg,
+            )))
         } else {
             Machine::ServerNonInvite(ServerNonInvite::new(peer))
         };
-        self.servers.insert(m.key.clone(), id);
-        if let Some(fp) = m.merge {
-            self.merged.insert(fp, id);
-        }
-        self.occupy(id, machine, m.key, m.legacy, m.merge, internal);
+        self.occupy(id, machine, m.hash, m.legacy, m.merge, internal);
         id
     }
 
@@ -653,11 +740,13 @@ impl TransactionLayer {
         TxId(u64::from(generation) << 32 | u64::from(index))
     }
 
+    /// Fills the slot of `id` and indexes it under the key in `scratch`,
+    /// whose hash is `hash`.
     fn occupy(
         &mut self,
         id: TxId,
         machine: Machine,
-        key: TxKey,
+        hash: u64,
         legacy: bool,
         merge: Option<u64>,
         internal: bool,
@@ -668,14 +757,26 @@ impl TransactionLayer {
         }
         self.out.stats.created[machine.kind() as usize] += 1;
         self.live += 1;
-        self.slots[index].entry = Some(Entry {
+        let is_client = machine.is_client();
+        let slot = &mut self.slots[index];
+        slot.key.clear();
+        slot.key.extend_from_slice(&self.scratch);
+        slot.key_hash = hash;
+        slot.entry = Some(Entry {
             machine,
-            key,
             legacy,
             merge,
             scheduled: None,
             internal,
         });
+        if is_client {
+            self.clients.insert(&self.slots, id);
+        } else {
+            self.servers.insert(&self.slots, id);
+        }
+        if let Some(fp) = merge {
+            self.merged.insert_unique(fp, (fp, id), |&(fp, _)| fp);
+        }
         self.settle(id);
     }
 
@@ -690,9 +791,11 @@ impl TransactionLayer {
             return;
         }
         if let Some(next) = entry.machine.next_deadline() {
-            // A later deadline waits for the earlier entry to surface and
-            // reschedule; only an earlier one needs a new entry.
-            if entry.scheduled.is_none_or(|s| next < s) {
+            // A moved deadline gets a new entry at once, the old one going
+            // stale: waking at the old one to reschedule would touch the
+            // transaction again (a cache miss by then, for a non-INVITE
+            // client whose Timer E gives way to K).
+            if entry.scheduled != Some(next) {
                 entry.scheduled = Some(next);
                 self.timers.push(next, id);
             }
@@ -710,18 +813,16 @@ impl TransactionLayer {
         slot.generation = slot.generation.wrapping_add(1);
         self.free.push(index as u32);
         self.live -= 1;
-        let map = if entry.machine.is_client() {
+        let index_of = if entry.machine.is_client() {
             &mut self.clients
         } else {
             &mut self.servers
         };
-        if map.get(&entry.key) == Some(&id) {
-            map.remove(&entry.key);
-        }
+        index_of.remove(slot.key_hash, id);
         if let Some(fp) = entry.merge
-            && self.merged.get(&fp) == Some(&id)
+            && let Ok(e) = self.merged.find_entry(fp, |&(_, other)| other == id)
         {
-            self.merged.remove(&fp);
+            e.remove();
         }
         let kind = entry.machine.kind() as usize;
         let stats = &mut self.out.stats;
@@ -737,5 +838,32 @@ impl TransactionLayer {
         self.timers.compact(self.live, |at, id| {
             entry_ref(slots, id).is_some_and(|e| e.scheduled == Some(at))
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::uri::Uri;
+
+    #[test]
+    fn to_tag_precheck_agrees_with_parsing() {
+        for to in [
+            "<sip:b@x>",
+            "<sip:b@x>;tag=1",
+            "<sip:b@x>;TAG=1",
+            "\"tag\" <sip:tag@x>",
+            "sip:b@x;Tag=2",
+            "<sip:b@x;tag=3>",
+            "<sip:b@x>;tag",
+            "<sip:b@x;transport=tcp>",
+            "",
+        ] {
+            let mut m = Message::request(Method::Options, Uri::parse("sip:b@x").expect("uri"));
+            m.push_header(HeaderName::To, to);
+            assert_eq!(has_to_tag(&m), m.to_tag().is_some(), "{to}");
+        }
+        let m = Message::request(Method::Options, Uri::parse("sip:b@x").expect("uri"));
+        assert!(!has_to_tag(&m));
     }
 }
