@@ -998,32 +998,20 @@ fn user_agent(ua: &str) -> Option<&str> {
 
 /// An RFC 1123 date (RFC 3261 §20.17): `Sat, 13 Nov 2010 23:29:00 GMT`.
 fn http_date(unix_secs: i64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let days = unix_secs.div_euclid(86_400);
-    let secs = unix_secs.rem_euclid(86_400);
-    // Days since 1970-01-01 to a civil date, counting in 400-year eras that
-    // start on 1 March so the leap day falls at the end of a year.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let t = store::UtcTime::from_unix_secs(unix_secs);
     format!(
         "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        DAYS[usize::try_from(days.rem_euclid(7)).unwrap_or(0)],
-        day,
-        MONTHS[usize::try_from(month - 1).unwrap_or(0)],
-        year,
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
+        DAYS[usize::from(t.weekday % 7)],
+        t.day,
+        MONTHS[usize::from(t.month.clamp(1, 12) - 1)],
+        t.year,
+        t.hour,
+        t.minute,
+        t.second
     )
 }
 

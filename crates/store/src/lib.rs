@@ -58,12 +58,14 @@ mod numbers;
 mod store;
 mod subscribers;
 mod tenants;
+mod time;
 mod types;
 mod validate;
 
 pub use error::{Error, Result};
 pub use store::{Store, now_ms};
 pub use subscribers::digest_ha1;
+pub use time::UtcTime;
 pub use types::{
     Binding, BindingId, Cdr, CdrFilter, CdrId, CdrSummary, Disposition, HangupSide, LegStats,
     NewBinding, NewCdr, NewSubscriber, Number, NumberId, NumberKind, Subscriber, SubscriberId,
