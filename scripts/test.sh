@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=()
 command -v sipp >/dev/null 2>&1 || need_pkgs+=(sip-tester)
+command -v baresip >/dev/null 2>&1 || need_pkgs+=(baresip)
+command -v sox >/dev/null 2>&1 || need_pkgs+=(sox libsox-fmt-all)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_pkgs+=(postgresql)
 if ((${#need_pkgs[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -12,7 +12,12 @@
 //!   header lines in the order of [`Authenticator::with_challenge_order`].
 //!   MD5 comes first by default: RFC 8760 §2.4 lets the server order them
 //!   by preference, and many phones and test tools (SIPp among them) read
-//!   only the first challenge and know only MD5;
+//!   only the first challenge and know only MD5. baresip before 3.12
+//!   (libre's SIP client) is the exception that needs more: it reads every
+//!   challenge and gives up on the request ("Function not implemented") as
+//!   soon as one names an algorithm other than MD5, even after an MD5 one
+//!   it could answer. Requests whose User-Agent is such a baresip get the
+//!   MD5 challenge alone ([`md5_only_client`]);
 //! - a stale nonce with a right digest: the same challenge with `stale=true`,
 //!   so the phone retries without asking its user;
 //! - a nonce we did not issue (another secret, a garbled header) or an
@@ -327,10 +332,45 @@ fn challenge(
     };
     let mut resp = Message::response_to(req, code, None);
     resp.set_to_tag(&sip::ids::new_tag());
-    for alg in order {
-        resp.push_header(header, server.challenge(now, *alg, stale).to_string());
+    for alg in offered(req, order) {
+        resp.push_header(header, server.challenge(now, alg, stale).to_string());
     }
     AuthOutcome::Respond(Box::new(resp))
+}
+
+/// The challenges `req` gets: `order`, or only its MD5 ones for a client
+/// that fails on any other (unless that leaves none).
+fn offered(req: &Message, order: &[Algorithm]) -> Vec<Algorithm> {
+    if md5_only_client(req) {
+        let md5: Vec<Algorithm> = order
+            .iter()
+            .copied()
+            .filter(|a| a.base() == Algorithm::Md5)
+            .collect();
+        if !md5.is_empty() {
+            return md5;
+        }
+    }
+    order.to_vec()
+}
+
+/// A client that gives up when any challenge names an algorithm other than
+/// MD5: baresip before 3.12 ("baresip v1.0.0 (x86_64/linux)"), whose libre
+/// learnt SHA-256 and to skip unknown challenges in re 3.12 (baresip/re#1103).
+fn md5_only_client(req: &Message) -> bool {
+    let Some(version) = req
+        .header(HeaderName::UserAgent)
+        .and_then(|ua| ua.trim_start().strip_prefix("baresip v"))
+    else {
+        return false;
+    };
+    let mut parts = version.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next().and_then(|p| p.parse::<u32>().ok());
+    let minor = parts.next().and_then(|p| p.parse::<u32>().ok());
+    match (major, minor) {
+        (Some(major), Some(minor)) => (major, minor) < (3, 12),
+        _ => false,
+    }
 }
 
 /// The digest `uri` names the Request-URI: byte-equal, or equal by the
@@ -357,4 +397,56 @@ fn owns_aor(req: &Message, s: &store::Subscriber) -> bool {
         return false;
     };
     user == s.username || s.number.as_deref() == Some(user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(user_agent: Option<&str>) -> Message {
+        let mut req = Message::request(Method::Register, Uri::parse("sip:127.0.0.1").expect("uri"));
+        if let Some(ua) = user_agent {
+            req.push_header(HeaderName::UserAgent, ua);
+        }
+        req
+    }
+
+    const BOTH: [Algorithm; 2] = [Algorithm::Md5, Algorithm::Sha256];
+
+    #[test]
+    fn old_baresip_is_challenged_with_md5_alone() {
+        for ua in [
+            "baresip v1.0.0 (x86_64/linux)",
+            "baresip v2.12.0 (arm/linux)",
+            "baresip v3.11.0 (x86_64/Linux)",
+        ] {
+            assert_eq!(offered(&request(Some(ua)), &BOTH), [Algorithm::Md5], "{ua}");
+        }
+        // Unless the operator offers no MD5 at all.
+        assert_eq!(
+            offered(
+                &request(Some("baresip v1.0.0 (x86_64/linux)")),
+                &[Algorithm::Sha256]
+            ),
+            [Algorithm::Sha256]
+        );
+    }
+
+    #[test]
+    fn everyone_else_gets_every_challenge() {
+        for ua in [
+            Some("baresip v3.12.0 (x86_64/Linux)"),
+            Some("baresip v4.0.0"),
+            Some("baresip"),
+            Some("Linphone/5.2"),
+            Some("SIPp"),
+            None,
+        ] {
+            assert_eq!(offered(&request(ua), &BOTH), BOTH, "{ua:?}");
+        }
+        assert_eq!(
+            offered(&request(None), &[Algorithm::Sha256, Algorithm::Md5]),
+            [Algorithm::Sha256, Algorithm::Md5]
+        );
+    }
 }
