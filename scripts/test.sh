@@ -15,7 +15,10 @@ if ((${#need_pkgs[@]})); then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing test peers: ${need_pkgs[*]}"
     apt-get update -qq
+    # Install without starting daemons (the tests start their own).
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+    rm -f /usr/sbin/policy-rc.d
   else
     echo "missing test peers (${need_pkgs[*]}): install them, or the peer tests fail" >&2
   fi
