@@ -630,6 +630,14 @@ async fn registrations_survive_a_restart() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert_eq!(b.registrar.keepalive_targets(), 1);
+        // The gauge is refreshed by the same background task; on a loaded
+        // machine it may come a moment later.
+        for _ in 0..100 {
+            if b.metrics.encode().contains("tandem_registrations 1") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         assert!(
             b.metrics.encode().contains("tandem_registrations 1"),
             "{}",
