@@ -26,11 +26,15 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace 2>&1 | tee -a "$log"
 # The store once more, against a throwaway PostgreSQL (SQLite ran above).
 if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
-  crates/store/tests/pg.sh
+  crates/store/tests/pg.sh 2>&1 | tee -a "$log"
 elif [ -n "${CI:-}" ]; then
   echo "PostgreSQL is required in CI" >&2
   exit 1
 fi
+# One closing line over every test binary that ran.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log"
