@@ -10,6 +10,9 @@
 //! and watched through its log on stdout, so the call starts only once both
 //! phones are registered and ends when the test hangs it up.
 
+mod common;
+
+use common::{free_udp_port, tandem, up};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -20,69 +23,6 @@ use std::time::{Duration, Instant};
 
 const MEDIA_MIN: u16 = 34000;
 const MEDIA_MAX: u16 = 34999;
-
-fn tandem(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("tandem");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `tandem up`, killed when dropped.
-struct Up {
-    child: Child,
-    sip: SocketAddr,
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn up(dir: &Path, config: &Path) -> Up {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["up", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("tandem up");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let (mut sip, mut api) = (None, false);
-    while sip.is_none() || !api {
-        let line = lines.next().expect("tandem up exited").expect("line");
-        let parts: Vec<&str> = line.split_whitespace().collect();
-        match parts[..] {
-            ["listening", "SIP", "UDP", addr] => sip = addr.parse().ok(),
-            ["listening", "API", _] => api = true,
-            _ => {}
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Up {
-        child,
-        sip: sip.expect("sip"),
-    }
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// A baresip agent with its own config directory, its log on stdout
 /// collected line by line, and a console (`cons`) to type commands into.
@@ -397,7 +337,7 @@ fn two_baresip_phones_call_through_tandem_and_hear_each_other() {
         ),
     )
     .expect("config");
-    let up = up(&dir, &config);
+    let up = up(&dir, &config, "up");
 
     // The domain is 127.0.0.1 (port 5060 by default): the outbound proxy
     // sends everything to tandem's port instead, as `tandem up --demo`

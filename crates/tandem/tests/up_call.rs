@@ -4,104 +4,14 @@
 //! SIPp echoes back. The audio must cross tandem's SBC both ways, and the
 //! CDR must record the call and the packets of each leg.
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, UdpSocket};
+mod common;
+
+use common::{free_udp_port, http_get, tandem, up};
+
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn tandem(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("tandem");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-struct Up {
-    child: Child,
-    sip: SocketAddr,
-    api: SocketAddr,
-    control: SocketAddr,
-    sbc: Option<Child>,
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        for child in std::iter::once(&mut self.child).chain(self.sbc.as_mut()) {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// `role` is "up" (every role in one process) or "brain" (then an SBC
-/// process is started beside it, joined over the control protocol).
-fn up(dir: &Path, config: &Path, role: &str) -> Up {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args([role, "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("tandem up");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let (mut sip, mut api, mut control) = (None, None, None);
-    while sip.is_none() || api.is_none() || control.is_none() {
-        let line = lines.next().expect("tandem up exited").expect("line");
-        let parts: Vec<&str> = line.split_whitespace().collect();
-        match parts[..] {
-            ["listening", "SIP", "UDP", addr] => sip = addr.parse().ok(),
-            ["listening", "control", addr] => control = addr.parse().ok(),
-            ["listening", "API", url] => {
-                api = url
-                    .trim_start_matches("http://")
-                    .trim_end_matches("/metrics")
-                    .parse()
-                    .ok();
-            }
-            _ => {}
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    let control: SocketAddr = control.expect("control");
-    let sbc = (role == "brain").then(|| {
-        Command::new(env!("CARGO_BIN_EXE_tandem"))
-            .args([
-                "sbc",
-                "--brain",
-                &control.to_string(),
-                "--media-ip",
-                "127.0.0.1",
-            ])
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .expect("tandem sbc")
-    });
-    Up {
-        child,
-        sip: sip.expect("sip"),
-        api: api.expect("api"),
-        control,
-        sbc,
-    }
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 fn scenario(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -122,17 +32,6 @@ fn metric(text: &str, name: &str) -> u64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
         .unwrap_or(0)
-}
-
-fn http_get(addr: SocketAddr, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect API");
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
 }
 
 /// Until the separate SBC process has joined the brain.
