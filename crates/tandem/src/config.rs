@@ -64,6 +64,11 @@ keepalive_secs = 30
 no_answer_secs = 60
 # Ask callers for digest credentials (407) before routing their INVITE.
 authenticate = true
+# New INVITEs per second from one source address (0: no limit), and how many
+# may come at once; more get 503 with Retry-After. Raise it for a trunk or a
+# proxy in front of tandem, which is one source for many callers.
+invites_per_source = 20
+invite_burst = 40
 "#;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -128,6 +133,8 @@ pub struct Registrar {
 pub struct Calls {
     pub no_answer_secs: u64,
     pub authenticate: bool,
+    pub invites_per_source: u32,
+    pub invite_burst: u32,
 }
 
 fn local(port: u16) -> SocketAddr {
@@ -208,6 +215,8 @@ impl Default for Calls {
         Calls {
             no_answer_secs: 60,
             authenticate: true,
+            invites_per_source: 20,
+            invite_burst: 40,
         }
     }
 }

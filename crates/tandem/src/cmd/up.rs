@@ -91,6 +91,11 @@ fn brain_config(c: &Config) -> anyhow::Result<BrainConfig> {
             no_answer: Duration::from_secs(c.calls.no_answer_secs),
             authenticate: c.calls.authenticate,
             advertise: c.sip.advertise,
+            invite_rate: brain::b2bua::RateLimit {
+                per_second: c.calls.invites_per_source,
+                burst: c.calls.invite_burst,
+                ..brain::b2bua::RateLimit::default()
+            },
             ..B2buaConfig::default()
         },
         registrar: RegistrarConfig {
