@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{free_udp_port, tandem, up};
+use common::{cdr_leg_packets, free_udp_port, newest_cdr_row, tandem, up};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -411,27 +411,12 @@ fn two_baresip_phones_call_through_tandem_and_hear_each_other() {
     }
 
     // The CDR: answered, with packets on both legs (3 s is 150 per leg).
-    let mut row = String::new();
-    for _ in 0..50 {
-        let list = tandem(&dir, &["cdr", "list"]);
-        if let Some(r) = list.lines().nth(1) {
-            row = r.to_string();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let row = newest_cdr_row(&dir);
     assert!(
         row.contains("answered") && row.contains(" 200 ") && row.contains("alice"),
         "CDR: {row}"
     );
-    let legs: Vec<u64> = row
-        .split_whitespace()
-        .rev()
-        .take(2)
-        .filter_map(|l| l.split('/').next().and_then(|n| n.parse().ok()))
-        .collect();
-    assert_eq!(legs.len(), 2, "two legs in {row}");
-    for received in legs {
+    for received in cdr_leg_packets(&row) {
         assert!(
             received >= 100,
             "a leg received only {received} packets: {row}"

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{free_udp_port, http_get, tandem, up};
+use common::{cdr_leg_packets, free_udp_port, http_get, newest_cdr_row, tandem, up};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -199,15 +199,7 @@ fn call_through(role: &str, media_base: u16) {
     );
 
     // The CDR records it, with packets on both legs.
-    let mut row = String::new();
-    for _ in 0..50 {
-        let list = tandem(&dir, &["cdr", "list"]);
-        if let Some(r) = list.lines().nth(1) {
-            row = r.to_string();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let row = newest_cdr_row(&dir);
     assert!(
         row.contains("answered") && row.contains(" 200 "),
         "CDR: {row}"
@@ -224,14 +216,7 @@ fn call_through(role: &str, media_base: u16) {
         "{metrics}"
     );
 
-    let legs: Vec<u64> = row
-        .split_whitespace()
-        .rev()
-        .take(2)
-        .filter_map(|l| l.split('/').next().and_then(|n| n.parse().ok()))
-        .collect();
-    assert_eq!(legs.len(), 2, "two legs in {row}");
-    for received in legs {
+    for received in cdr_leg_packets(&row) {
         assert!(
             received >= 200,
             "a leg received only {received} packets: {row}"

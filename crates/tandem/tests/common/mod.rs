@@ -117,3 +117,30 @@ pub fn http_get(addr: SocketAddr, path: &str) -> String {
     let _ = s.read_to_string(&mut out);
     out
 }
+
+/// The newest row of `tandem cdr list`, waiting up to 5 s for the call's
+/// CDR to be written; empty if none came.
+pub fn newest_cdr_row(dir: &Path) -> String {
+    for _ in 0..50 {
+        let list = tandem(dir, &["cdr", "list"]);
+        if let Some(r) = list.lines().nth(1) {
+            return r.to_string();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    String::new()
+}
+
+/// The packets received on leg A and leg B, from a `tandem cdr list` row
+/// (its last two columns, `received/lost`).
+pub fn cdr_leg_packets(row: &str) -> Vec<u64> {
+    let mut legs: Vec<u64> = row
+        .split_whitespace()
+        .rev()
+        .take(2)
+        .filter_map(|l| l.split('/').next().and_then(|n| n.parse().ok()))
+        .collect();
+    legs.reverse();
+    assert_eq!(legs.len(), 2, "two legs in {row}");
+    legs
+}
