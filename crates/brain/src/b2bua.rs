@@ -140,6 +140,7 @@ struct Routes {
 pub(crate) struct Ctx {
     pub(crate) endpoint: Endpoint,
     pub(crate) store: Store,
+    pub(crate) cdrs: store::CdrWriter,
     pub(crate) registrar: Arc<Registrar>,
     pub(crate) auth: Arc<Authenticator>,
     pub(crate) router: Arc<dyn Router>,
@@ -161,6 +162,7 @@ impl B2bua {
     pub(crate) fn new(
         endpoint: Endpoint,
         store: Store,
+        cdrs: store::CdrWriter,
         registrar: Arc<Registrar>,
         auth: Arc<Authenticator>,
         router: Arc<dyn Router>,
@@ -173,6 +175,7 @@ impl B2bua {
             ctx: Arc::new(Ctx {
                 endpoint,
                 store,
+                cdrs,
                 registrar,
                 auth,
                 router,

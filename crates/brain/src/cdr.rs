@@ -1,10 +1,10 @@
-//! Call detail records: one per call attempt, answered or not, written in
-//! one store transaction when the call ends.
+//! Call detail records: one per call attempt, answered or not, handed to
+//! the store's CDR writer when the call ends.
 //!
 //! A [`CallRecord`] is filled in as the call goes (who, when it rang, when
 //! it was answered) and [`CallRecord::finish`] turns it into the row.
 
-use store::{Disposition, HangupSide, NewCdr, Store, TenantId};
+use store::{Disposition, HangupSide, NewCdr, TenantId};
 
 /// What is known of a call so far.
 #[derive(Debug, Clone)]
@@ -78,14 +78,14 @@ impl Ending {
 
 impl CallRecord {
     /// The row for this call ending now (`end_at`, unix ms).
-    pub fn finish(&self, ending: Ending, end_at: i64) -> NewCdr<'_> {
+    pub fn finish(&self, ending: Ending, end_at: i64) -> NewCdr {
         NewCdr {
             tenant_id: self.tenant_id,
-            tenant_name: &self.tenant_name,
-            call_id: &self.call_id,
-            caller: &self.caller,
-            callee: &self.callee,
-            direction: self.direction,
+            tenant_name: self.tenant_name.clone(),
+            call_id: self.call_id.clone(),
+            caller: self.caller.clone(),
+            callee: self.callee.clone(),
+            direction: self.direction.to_owned(),
             start_at: self.start_at,
             // An answered call keeps its answer time; the store bills from it.
             answer_at: self.answer_at,
@@ -95,19 +95,6 @@ impl CallRecord {
             hangup_side: ending.side(),
             leg_a: self.leg_a,
             leg_b: self.leg_b,
-        }
-    }
-
-    /// Writes the CDR. A failure is logged with the whole record so it can
-    /// be recovered from the log; the call is over either way.
-    pub async fn write(&self, store: &Store, ending: Ending, end_at: i64) -> bool {
-        let row = self.finish(ending, end_at);
-        match store.insert_cdr(&row).await {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::error!(error = %e, cdr = ?row, "CDR not written");
-                false
-            }
         }
     }
 }

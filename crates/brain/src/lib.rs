@@ -51,6 +51,9 @@ pub struct BrainConfig {
     pub b2bua: B2buaConfig,
     /// Registration expiry bounds and NAT keep-alives.
     pub registrar: RegistrarConfig,
+    /// Where CDRs wait while the store refuses them (`tandem up`:
+    /// `<data dir>/cdr-spool.jsonl`). Without one, such CDRs are only logged.
+    pub cdr_spool: Option<std::path::PathBuf>,
 }
 
 impl Default for BrainConfig {
@@ -69,6 +72,7 @@ impl Default for BrainConfig {
             media: NodesConfig::default(),
             b2bua: B2buaConfig::default(),
             registrar: RegistrarConfig::default(),
+            cdr_spool: None,
         }
     }
 }
@@ -142,9 +146,11 @@ impl Brain {
             .with_metrics((*metrics).clone()),
         );
         let auth = Arc::new(auth);
+        let (cdrs, cdr_task) = store::CdrWriter::start(store.clone(), config.cdr_spool.clone());
         let b2bua = B2bua::new(
             endpoint.clone(),
             store,
+            cdrs.clone(),
             registrar.clone(),
             auth,
             router,
@@ -180,6 +186,8 @@ impl Brain {
             b2bua,
             metrics,
             event_loop,
+            cdrs,
+            cdr_task,
         })
     }
 }
@@ -259,6 +267,8 @@ pub struct BrainHandle {
     b2bua: B2bua,
     metrics: Arc<Metrics>,
     event_loop: JoinHandle<()>,
+    cdrs: store::CdrWriter,
+    cdr_task: JoinHandle<()>,
 }
 
 impl BrainHandle {
@@ -282,6 +292,7 @@ impl BrainHandle {
 
     /// The metrics in Prometheus text format.
     pub fn metrics_text(&self) -> String {
+        self.metrics.cdr_writer(self.cdrs.stats());
         self.metrics.encode()
     }
 
@@ -293,12 +304,34 @@ impl BrainHandle {
         self.nodes.summary()
     }
 
+    /// Waits until every CDR of a call that has ended is committed to the
+    /// store or spooled.
+    pub async fn flush_cdrs(&self) {
+        self.cdrs.flush().await;
+    }
+
     /// Stops taking SIP and node traffic and drops every call task. Calls
-    /// up at the time keep their media on the SBCs.
+    /// up at the time keep their media on the SBCs. The CDR writer finishes
+    /// in the background; [`BrainHandle::close`] waits for it.
     pub fn shutdown(self) {
         self.event_loop.abort();
         self.b2bua.shutdown();
         self.endpoint.transport().shutdown();
         self.nodes.shutdown();
+    }
+
+    /// [`BrainHandle::shutdown`], then waits (at most `grace`) until the CDR
+    /// writer has written or spooled every CDR it was given.
+    pub async fn close(self, grace: std::time::Duration) {
+        let task = self.cdr_task;
+        self.event_loop.abort();
+        self.b2bua.shutdown();
+        self.endpoint.transport().shutdown();
+        self.nodes.shutdown();
+        drop(self.cdrs);
+        drop(self.b2bua);
+        if tokio::time::timeout(grace, task).await.is_err() {
+            tracing::error!("CDR writer still busy at shutdown; unwritten CDRs are in the log");
+        }
     }
 }

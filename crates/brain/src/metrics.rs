@@ -29,6 +29,11 @@ struct Inner {
     auth_failures: Family<Labels, Counter>,
     nodes: Family<Labels, Gauge>,
     nodes_lost: Counter,
+    cdr_queued: Gauge,
+    cdr_spooled: Gauge,
+    cdrs_written: Counter,
+    cdrs_rejected: Counter,
+    cdr_store_failures: Counter,
 }
 
 /// The brain's metrics. Clones share the same series.
@@ -69,6 +74,11 @@ impl Metrics {
         let auth_failures = Family::<Labels, Counter>::default();
         let nodes = Family::<Labels, Gauge>::default();
         let nodes_lost = Counter::default();
+        let cdr_queued = Gauge::default();
+        let cdr_spooled = Gauge::default();
+        let cdrs_written = Counter::default();
+        let cdrs_rejected = Counter::default();
+        let cdr_store_failures = Counter::default();
         // Counters are registered without `_total`: the encoder appends it.
         registry.register(
             "tandem_sip_requests",
@@ -111,6 +121,31 @@ impl Metrics {
             "Media nodes declared dead after missing their heartbeats",
             nodes_lost.clone(),
         );
+        registry.register(
+            "tandem_cdr_queue",
+            "CDRs handed to the writer and not yet committed or spooled",
+            cdr_queued.clone(),
+        );
+        registry.register(
+            "tandem_cdr_spooled",
+            "CDRs waiting in the local spool file for the store to take them",
+            cdr_spooled.clone(),
+        );
+        registry.register(
+            "tandem_cdrs_written",
+            "CDRs committed to the store",
+            cdrs_written.clone(),
+        );
+        registry.register(
+            "tandem_cdrs_rejected",
+            "CDRs refused as invalid (logged in full, never stored)",
+            cdrs_rejected.clone(),
+        );
+        registry.register(
+            "tandem_cdr_store_failures",
+            "CDR batches the store refused (each was spooled)",
+            cdr_store_failures.clone(),
+        );
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -123,6 +158,11 @@ impl Metrics {
                 auth_failures,
                 nodes,
                 nodes_lost,
+                cdr_queued,
+                cdr_spooled,
+                cdrs_written,
+                cdrs_rejected,
+                cdr_store_failures,
             }),
         }
     }
@@ -200,6 +240,24 @@ impl Metrics {
                 ("state", state.to_owned()),
             ])
             .set(n);
+    }
+
+    /// Copies the CDR writer's counters in (they live in the store crate,
+    /// which knows nothing of Prometheus).
+    pub fn cdr_writer(&self, s: &store::CdrWriterStats) {
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let catch_up = |c: &Counter, v: u64| {
+            if let Some(d) = v.checked_sub(c.get()) {
+                c.inc_by(d);
+            }
+        };
+        let i = &self.inner;
+        i.cdr_queued.set(gauge(get(&s.queued)));
+        i.cdr_spooled.set(gauge(get(&s.spooled)));
+        catch_up(&i.cdrs_written, get(&s.written));
+        catch_up(&i.cdrs_rejected, get(&s.rejected));
+        catch_up(&i.cdr_store_failures, get(&s.store_failures));
     }
 
     /// Everything, in the Prometheus text exposition format.

@@ -157,76 +157,111 @@ const INSERT_LEG: &str = "INSERT INTO cdr_legs (cdr_id, leg, packets_sent, packe
      bytes_sent, bytes_received, packets_lost, jitter_us, mos) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
+/// A CDR checked and converted to column values, ready to insert.
+struct Prepared<'a> {
+    cdr: &'a NewCdr,
+    duration_ms: i64,
+    legs: Vec<LegValues>,
+}
+
+/// Checks everything the schema would refuse, so a batch never fails half
+/// way through on one bad row.
+pub(crate) fn validate_cdr(cdr: &NewCdr) -> Result<()> {
+    prepare(cdr).map(|_| ())
+}
+
+fn prepare(cdr: &NewCdr) -> Result<Prepared<'_>> {
+    let bad = |what| move |s: &str| validate::text(s, 512, what);
+    bad("tenant name must be 1-512 bytes without control characters")(&cdr.tenant_name)?;
+    bad("Call-ID must be 1-512 bytes without control characters")(&cdr.call_id)?;
+    bad("caller must be 1-512 bytes without control characters")(&cdr.caller)?;
+    bad("callee must be 1-512 bytes without control characters")(&cdr.callee)?;
+    bad("direction must be 1-512 bytes without control characters")(&cdr.direction)?;
+    if cdr.end_at < cdr.start_at {
+        return Err(Error::Invalid("a call cannot end before it starts"));
+    }
+    if cdr
+        .answer_at
+        .is_some_and(|a| a < cdr.start_at || a > cdr.end_at)
+    {
+        return Err(Error::Invalid(
+            "a call must be answered between its start and end",
+        ));
+    }
+    if cdr.sip_code > 699 {
+        return Err(Error::Invalid("SIP code must be at most 699"));
+    }
+    let mut legs = Vec::with_capacity(2);
+    if let Some(a) = &cdr.leg_a {
+        legs.push(leg_values("a", a)?);
+    }
+    if let Some(b) = &cdr.leg_b {
+        legs.push(leg_values("b", b)?);
+    }
+    Ok(Prepared {
+        cdr,
+        duration_ms: cdr.answer_at.map_or(0, |a| cdr.end_at - a),
+        legs,
+    })
+}
+
 impl Store {
     /// Records a finished call, answered or not: the CDR and its legs' media
     /// stats in one transaction, so a failure leaves nothing behind.
-    pub async fn insert_cdr(&self, cdr: &NewCdr<'_>) -> Result<CdrId> {
-        let bad = |what| move |s: &str| validate::text(s, 512, what);
-        bad("tenant name must be 1-512 bytes without control characters")(cdr.tenant_name)?;
-        bad("Call-ID must be 1-512 bytes without control characters")(cdr.call_id)?;
-        bad("caller must be 1-512 bytes without control characters")(cdr.caller)?;
-        bad("callee must be 1-512 bytes without control characters")(cdr.callee)?;
-        bad("direction must be 1-512 bytes without control characters")(cdr.direction)?;
-        if cdr.end_at < cdr.start_at {
-            return Err(Error::Invalid("a call cannot end before it starts"));
-        }
-        if cdr
-            .answer_at
-            .is_some_and(|a| a < cdr.start_at || a > cdr.end_at)
-        {
-            return Err(Error::Invalid(
-                "a call must be answered between its start and end",
-            ));
-        }
-        if cdr.sip_code > 699 {
-            return Err(Error::Invalid("SIP code must be at most 699"));
-        }
-        let duration_ms = cdr.answer_at.map_or(0, |a| cdr.end_at - a);
-        let mut legs = Vec::with_capacity(2);
-        if let Some(a) = &cdr.leg_a {
-            legs.push(leg_values("a", a)?);
-        }
-        if let Some(b) = &cdr.leg_b {
-            legs.push(leg_values("b", b)?);
-        }
+    pub async fn insert_cdr(&self, cdr: &NewCdr) -> Result<CdrId> {
+        let ids = self.insert_cdrs(std::slice::from_ref(cdr)).await?;
+        ids.first()
+            .copied()
+            .ok_or(Error::Invalid("no CDR id returned"))
+    }
 
-        let id: CdrId = with_pool!(self, |pool| {
+    /// Records several calls in one transaction: all of them or, on any
+    /// error, none. One commit (one fsync on SQLite) for the whole batch is
+    /// what lets CDRs keep up with thousands of calls a second.
+    pub async fn insert_cdrs(&self, cdrs: &[NewCdr]) -> Result<Vec<CdrId>> {
+        let prepared = cdrs.iter().map(prepare).collect::<Result<Vec<_>>>()?;
+        let ids = with_pool!(self, |pool| {
+            let mut ids = Vec::with_capacity(prepared.len());
             let mut tx = pool.begin().await?;
-            let id: CdrId = sqlx::query_scalar(INSERT_CDR)
-                .bind(cdr.tenant_id)
-                .bind(cdr.tenant_name)
-                .bind(cdr.call_id)
-                .bind(cdr.caller)
-                .bind(cdr.callee)
-                .bind(cdr.direction)
-                .bind(cdr.start_at)
-                .bind(cdr.answer_at)
-                .bind(cdr.end_at)
-                .bind(duration_ms)
-                .bind(cdr.disposition.as_str())
-                .bind(i64::from(cdr.sip_code))
-                .bind(cdr.hangup_side.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-            for l in &legs {
-                sqlx::query(INSERT_LEG)
-                    .bind(id)
-                    .bind(l.name)
-                    .bind(l.v[0])
-                    .bind(l.v[1])
-                    .bind(l.v[2])
-                    .bind(l.v[3])
-                    .bind(l.v[4])
-                    .bind(l.v[5])
-                    .bind(l.mos)
-                    .execute(&mut *tx)
+            for p in &prepared {
+                let cdr = p.cdr;
+                let id: CdrId = sqlx::query_scalar(INSERT_CDR)
+                    .bind(cdr.tenant_id)
+                    .bind(&cdr.tenant_name)
+                    .bind(&cdr.call_id)
+                    .bind(&cdr.caller)
+                    .bind(&cdr.callee)
+                    .bind(&cdr.direction)
+                    .bind(cdr.start_at)
+                    .bind(cdr.answer_at)
+                    .bind(cdr.end_at)
+                    .bind(p.duration_ms)
+                    .bind(cdr.disposition.as_str())
+                    .bind(i64::from(cdr.sip_code))
+                    .bind(cdr.hangup_side.as_str())
+                    .fetch_one(&mut *tx)
                     .await?;
+                for l in &p.legs {
+                    sqlx::query(INSERT_LEG)
+                        .bind(id)
+                        .bind(l.name)
+                        .bind(l.v[0])
+                        .bind(l.v[1])
+                        .bind(l.v[2])
+                        .bind(l.v[3])
+                        .bind(l.v[4])
+                        .bind(l.v[5])
+                        .bind(l.mos)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                ids.push(id);
             }
             // An early return above drops `tx`, which rolls it back.
             tx.commit().await?;
-            id
+            ids
         });
-        Ok(id)
+        Ok(ids)
     }
 
     /// CDRs matching `filter`, newest first. For the next page, pass the last

@@ -38,6 +38,13 @@
 //! `BOOLEAN`, and sums are cast back to `BIGINT`. The only dialect difference,
 //! the auto-increment key, is rewritten for PostgreSQL when migrating.
 //!
+//! # Writing CDRs
+//!
+//! A running brain hands CDRs to a [`CdrWriter`], which commits them in
+//! batches and spools them to a local file while the store refuses them
+//! (see its module for the guarantees); [`Store::insert_cdr`] and
+//! [`Store::insert_cdrs`] are the direct forms.
+//!
 //! # Removal policy
 //!
 //! A tenant is only removed once it has no subscribers and no numbers
@@ -52,6 +59,7 @@
 //! PostgreSQL, sets that variable and runs `cargo test -p store`.
 
 mod bindings;
+mod cdr_writer;
 mod cdrs;
 mod error;
 mod numbers;
@@ -62,6 +70,7 @@ mod time;
 mod types;
 mod validate;
 
+pub use cdr_writer::{CdrWriter, CdrWriterStats, MAX_BATCH as CDR_BATCH};
 pub use error::{Error, Result};
 pub use store::{Store, now_ms};
 pub use subscribers::digest_ha1;

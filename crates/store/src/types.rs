@@ -6,8 +6,12 @@ use std::net::SocketAddr;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, sqlx::Type)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, sqlx::Type,
+            serde::Serialize, serde::Deserialize,
+        )]
         #[sqlx(transparent)]
+        #[serde(transparent)]
         pub struct $name(pub i64);
 
         impl fmt::Display for $name {
@@ -66,6 +70,22 @@ macro_rules! text_enum {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        // As the same text the database holds, so a spooled CDR reads alike.
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                $name::parse(&text).ok_or_else(|| {
+                    serde::de::Error::custom(concat!("unknown ", stringify!($name)))
+                })
             }
         }
     };
@@ -195,7 +215,7 @@ pub struct NewBinding<'a> {
 }
 
 /// Media statistics of one call leg, as the SBC reports them at hang-up.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct LegStats {
     pub packets_sent: u64,
     pub packets_received: u64,
@@ -210,17 +230,19 @@ pub struct LegStats {
     pub mos: Option<f64>,
 }
 
-/// Input of [`Store::insert_cdr`](crate::Store::insert_cdr).
-#[derive(Debug, Clone)]
-pub struct NewCdr<'a> {
+/// Input of [`Store::insert_cdr`](crate::Store::insert_cdr) and of the
+/// [`CdrWriter`](crate::CdrWriter); owned, because a CDR may wait in the
+/// writer's queue or spool after its call is gone.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NewCdr {
     pub tenant_id: TenantId,
     /// Kept as text so the CDR still names its tenant after the tenant is gone.
-    pub tenant_name: &'a str,
-    pub call_id: &'a str,
-    pub caller: &'a str,
-    pub callee: &'a str,
+    pub tenant_name: String,
+    pub call_id: String,
+    pub caller: String,
+    pub callee: String,
     /// Direction or route, e.g. "internal", "outbound:carrier-x", "conference".
-    pub direction: &'a str,
+    pub direction: String,
     /// Unix milliseconds, as are the two below.
     pub start_at: i64,
     pub answer_at: Option<i64>,

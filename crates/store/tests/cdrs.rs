@@ -14,14 +14,14 @@ fn leg(seed: u64) -> LegStats {
     }
 }
 
-fn answered<'a>(t: &'a Tenant, call_id: &'a str, start_at: i64) -> NewCdr<'a> {
+fn answered(t: &Tenant, call_id: &str, start_at: i64) -> NewCdr {
     NewCdr {
         tenant_id: t.id,
-        tenant_name: &t.name,
-        call_id,
-        caller: "sip:alice@example.com",
-        callee: "+4930123456",
-        direction: "outbound:carrier-x",
+        tenant_name: t.name.clone(),
+        call_id: call_id.into(),
+        caller: "sip:alice@example.com".into(),
+        callee: "+4930123456".into(),
+        direction: "outbound:carrier-x".into(),
         start_at,
         answer_at: Some(start_at + 4_000),
         end_at: start_at + 64_000,
@@ -33,7 +33,7 @@ fn answered<'a>(t: &'a Tenant, call_id: &'a str, start_at: i64) -> NewCdr<'a> {
     }
 }
 
-fn unanswered<'a>(t: &'a Tenant, call_id: &'a str, start_at: i64) -> NewCdr<'a> {
+fn unanswered(t: &Tenant, call_id: &str, start_at: i64) -> NewCdr {
     NewCdr {
         answer_at: None,
         end_at: start_at + 20_000,

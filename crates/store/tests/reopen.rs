@@ -39,11 +39,11 @@ async fn data_survives_close_and_reopen() {
         let cdr = store
             .insert_cdr(&NewCdr {
                 tenant_id: t.id,
-                tenant_name: &t.name,
-                call_id: "c@x",
-                caller: "alice",
-                callee: "bob",
-                direction: "internal",
+                tenant_name: t.name.clone(),
+                call_id: "c@x".into(),
+                caller: "alice".into(),
+                callee: "bob".into(),
+                direction: "internal".into(),
                 start_at: 0,
                 answer_at: None,
                 end_at: 1,

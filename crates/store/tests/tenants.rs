@@ -115,11 +115,11 @@ async fn tenant_removal_is_refused_while_in_use_and_cdrs_outlive_it() {
         let cdr = store
             .insert_cdr(&NewCdr {
                 tenant_id: t.id,
-                tenant_name: &t.name,
-                call_id: "c1@example.com",
-                caller: "alice",
-                callee: "bob",
-                direction: "internal",
+                tenant_name: t.name.clone(),
+                call_id: "c1@example.com".into(),
+                caller: "alice".into(),
+                callee: "bob".into(),
+                direction: "internal".into(),
                 start_at: 1_000,
                 answer_at: None,
                 end_at: 2_000,

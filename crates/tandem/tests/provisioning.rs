@@ -126,11 +126,11 @@ fn cdr_list_shows_what_the_store_holds() {
         store
             .insert_cdr(&store::NewCdr {
                 tenant_id: t.id,
-                tenant_name: &t.name,
-                call_id: "c1",
-                caller: "alice",
-                callee: "bob",
-                direction: "internal",
+                tenant_name: t.name.clone(),
+                call_id: "c1".into(),
+                caller: "alice".into(),
+                callee: "bob".into(),
+                direction: "internal".into(),
                 start_at: 1_795_322_820_000,
                 answer_at: Some(1_795_322_822_000),
                 end_at: 1_795_322_832_500,

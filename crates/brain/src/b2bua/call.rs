@@ -175,7 +175,7 @@ impl Setup<'_> {
                 code,
                 side: HangupSide::System,
             };
-            record.write(&self.ctx.store, ending, store::now_ms()).await;
+            self.ctx.cdrs.submit(record.finish(ending, store::now_ms()));
             self.ctx.metrics.call_ended(ending.disposition().as_str());
         }
     }
@@ -1236,9 +1236,9 @@ impl Call {
         }
         self.ended = true;
         self.release_media().await;
-        self.record
-            .write(&self.ctx.store, ending, store::now_ms())
-            .await;
+        self.ctx
+            .cdrs
+            .submit(self.record.finish(ending, store::now_ms()));
         self.ctx.metrics.call_ended(ending.disposition().as_str());
     }
 }

@@ -42,7 +42,7 @@ pub struct BrainArgs {
     pub config: Option<PathBuf>,
 }
 
-fn brain_config(c: &Config) -> anyhow::Result<BrainConfig> {
+fn brain_config(c: &Config, data_dir: &std::path::Path) -> anyhow::Result<BrainConfig> {
     let mut listeners = Vec::new();
     listeners.extend(c.sip.udp.iter().map(|a| ListenerConfig::udp(*a)));
     listeners.extend(c.sip.tcp.iter().map(|a| ListenerConfig::tcp(*a)));
@@ -105,14 +105,21 @@ fn brain_config(c: &Config) -> anyhow::Result<BrainConfig> {
             keepalive_interval: c.keepalive(),
             ..RegistrarConfig::default()
         },
+        // Local even when the store is PostgreSQL: it is what carries CDRs
+        // over a store outage.
+        cdr_spool: Some(data_dir.join("cdr-spool.jsonl")),
         ..BrainConfig::default()
     })
 }
 
+/// Command-line and environment beat the file.
+fn data_dir(c: &Config, at: &StoreArgs) -> PathBuf {
+    at.data_dir.clone().unwrap_or_else(|| c.data_dir.clone())
+}
+
 async fn open_store(c: &Config, at: &StoreArgs) -> anyhow::Result<Store> {
-    // Command-line and environment beat the file.
     let url = at.store.clone().or_else(|| c.store.clone());
-    let dir = at.data_dir.clone().unwrap_or_else(|| c.data_dir.clone());
+    let dir = data_dir(c, at);
     let args = StoreArgs {
         data_dir: Some(dir),
         store: url,
@@ -218,7 +225,7 @@ fn run(
         if demo_tenant {
             demo(&store, &config).await?;
         }
-        let brain = Brain::start(brain_config(&config)?, store)
+        let brain = Brain::start(brain_config(&config, &data_dir(&config, at))?, store)
             .await
             .context("starting the brain")?;
         for (t, addr) in brain.sip_addrs() {
@@ -250,8 +257,14 @@ fn run(
             .await
             .context("waiting for a signal")?;
         server.abort();
-        if let Ok(b) = Arc::try_unwrap(brain) {
-            b.shutdown();
+        // The aborted server drops its clone of the brain when it ends.
+        let _ = server.await;
+        match Arc::try_unwrap(brain) {
+            Ok(b) => b.close(Duration::from_secs(10)).await,
+            // A metrics request still holds it: at least see the CDRs out.
+            Err(b) => {
+                let _ = tokio::time::timeout(Duration::from_secs(10), b.flush_cdrs()).await;
+            }
         }
         drop(sbc);
         Ok(ExitCode::SUCCESS)
