@@ -64,8 +64,12 @@ impl Default for NodesConfig {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum NodeError {
-    #[error("no live SBC with free ports")]
+    /// Every live SBC's ports are in use: add SBCs or widen the port range.
+    #[error("every live SBC is out of free media ports")]
     NoCapacity,
+    /// No SBC is connected and heartbeating.
+    #[error("no live SBC")]
+    NoLiveSbc,
     #[error("node {node}: {source}")]
     Request {
         node: NodeId,
@@ -419,10 +423,12 @@ impl Nodes {
         let now = Instant::now();
         let st = &mut *st;
         let mut best: Option<(&NodeId, RangeId, u64, u64)> = None;
+        let mut live = false;
         for (id, node) in &st.nodes {
             if node.role != Role::Sbc || !node.alive || !st.registry.is_alive(now, id) {
                 continue;
             }
+            live = true;
             let Some(rid) = node
                 .ranges
                 .iter()
@@ -442,7 +448,8 @@ impl Nodes {
         }
         let (id, rid) = match best {
             Some((id, rid, _, _)) => (id.clone(), rid),
-            None => return Err(NodeError::NoCapacity),
+            None if live => return Err(NodeError::NoCapacity),
+            None => return Err(NodeError::NoLiveSbc),
         };
         let slice = st.slices.get_mut(&rid).ok_or(NodeError::NoCapacity)?;
         let ports: Vec<u16> = (0..legs).filter_map(|_| slice.free.pop_front()).collect();
