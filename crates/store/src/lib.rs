@@ -32,6 +32,7 @@
 //! | `cdrs` | one row per call: tenant id and name as text, parties, times, billable duration, disposition, SIP code, hangup side | no foreign key: CDRs outlive tenants |
 //! | `cdr_legs` | media stats per leg (`a` caller, `b` callee) | written with its CDR in one transaction |
 //! | `numbers` | per-tenant numbers routed to a subscriber, a conference or a script | unique per tenant |
+//! | `directory_version` | one counter, bumped in the transaction of every write to tenants, subscribers or numbers | what brains poll to drop their directory caches |
 //!
 //! Portability rules the SQL keeps: every integer is `BIGINT` (so it is an
 //! `i64` on both), times are unix milliseconds in `BIGINT`, booleans are

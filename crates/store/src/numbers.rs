@@ -1,5 +1,5 @@
 use crate::error::{Error, Result};
-use crate::store::{Store, now_ms, with_pool};
+use crate::store::{BUMP_DIRECTORY, Store, now_ms, with_pool};
 use crate::types::{Number, NumberId, NumberKind, TenantId};
 use crate::validate;
 
@@ -50,14 +50,21 @@ impl Store {
             "INSERT INTO numbers (tenant_id, number, kind, target, created_at) \
              VALUES ($1, $2, $3, $4, $5) RETURNING {COLUMNS}"
         );
-        let result: Result<Row, sqlx::Error> = with_pool!(self, |pool| sqlx::query_as(&sql)
-            .bind(tenant)
-            .bind(number)
-            .bind(kind.as_str())
-            .bind(target)
-            .bind(now_ms())
-            .fetch_one(pool)
-            .await);
+        let result: Result<Row, sqlx::Error> = with_pool!(self, |pool| async {
+            let mut tx = pool.begin().await?;
+            let row = sqlx::query_as(&sql)
+                .bind(tenant)
+                .bind(number)
+                .bind(kind.as_str())
+                .bind(target)
+                .bind(now_ms())
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query(BUMP_DIRECTORY).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(row)
+        }
+        .await);
         match result {
             Ok(row) => row.try_into(),
             Err(e) if crate::error::is_foreign_key_violation(&e) => {
@@ -88,13 +95,20 @@ impl Store {
     }
 
     pub async fn remove_number(&self, id: NumberId) -> Result<()> {
-        let n = with_pool!(self, |pool| sqlx::query(
-            "DELETE FROM numbers WHERE id = $1"
-        )
-        .bind(id)
-        .execute(pool)
-        .await?
-        .rows_affected());
+        let n = with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("DELETE FROM numbers WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            // Nothing written, nothing to invalidate.
+            if n > 0 {
+                sqlx::query(BUMP_DIRECTORY).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            n
+        });
         if n == 0 {
             return Err(Error::NotFound { what: "number" });
         }

@@ -17,8 +17,19 @@ use crate::error::{Error, Result};
 
 /// The migrations, oldest first. `migrations_dir_matches_the_list` keeps this
 /// list and the directory in step.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (
+        2,
+        "directory_version",
+        include_str!("../migrations/0002_directory_version.sql"),
+    ),
+];
+
+/// Run in the transaction of every write to tenants, subscribers or numbers
+/// (see migration 2).
+pub(crate) const BUMP_DIRECTORY: &str =
+    "UPDATE directory_version SET version = version + 1 WHERE id = 1";
 
 /// The one piece of SQL that has no common spelling; see the migration's header.
 const SQLITE_IDENTITY: &str = "INTEGER PRIMARY KEY AUTOINCREMENT";
@@ -133,6 +144,8 @@ impl Store {
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A file does not drop connections: no ping round trip per query.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Store {
@@ -156,6 +169,17 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// The directory's change counter: it moves whenever a tenant, subscriber
+    /// or number is written, by any process.
+    pub async fn directory_version(&self) -> Result<i64> {
+        let v: i64 = with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT version FROM directory_version WHERE id = 1"
+        )
+        .fetch_one(pool)
+        .await?);
+        Ok(v)
     }
 
     /// "sqlite" or "postgres".

@@ -2,7 +2,7 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::store::{Store, now_ms, with_pool};
+use crate::store::{BUMP_DIRECTORY, Store, now_ms, with_pool};
 use crate::types::{NewSubscriber, Subscriber, SubscriberId, TenantId};
 use crate::validate;
 
@@ -50,17 +50,23 @@ impl Store {
              ha1_md5, ha1_sha256, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {COLUMNS}"
         );
-        let subscriber = with_pool!(self, |pool| sqlx::query_as(&sql)
-            .bind(new.tenant_id)
-            .bind(new.username)
-            .bind(new.number)
-            .bind(new.display_name)
-            .bind(new.enabled)
-            .bind(&md5)
-            .bind(&sha256)
-            .bind(now)
-            .fetch_one(pool)
-            .await?);
+        let subscriber = with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let subscriber = sqlx::query_as(&sql)
+                .bind(new.tenant_id)
+                .bind(new.username)
+                .bind(new.number)
+                .bind(new.display_name)
+                .bind(new.enabled)
+                .bind(&md5)
+                .bind(&sha256)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query(BUMP_DIRECTORY).execute(&mut *tx).await?;
+            tx.commit().await?;
+            subscriber
+        });
         Ok(subscriber)
     }
 
@@ -116,16 +122,23 @@ impl Store {
         .ok_or(Error::NotFound { what: "subscriber" })?;
         let (md5, sha256) = digest_ha1(&username, &realm, password);
         let updated = with_pool!(self, |pool| {
-            sqlx::query(
-            "UPDATE subscribers SET ha1_md5 = $1, ha1_sha256 = $2, updated_at = $3 WHERE id = $4"
-        )
-        .bind(&md5)
-        .bind(&sha256)
-        .bind(now_ms())
-        .bind(id)
-        .execute(pool)
-        .await?
-        .rows_affected()
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query(
+                "UPDATE subscribers SET ha1_md5 = $1, ha1_sha256 = $2, updated_at = $3 WHERE id = $4",
+            )
+            .bind(&md5)
+            .bind(&sha256)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            // Nothing written, nothing to invalidate.
+            if n > 0 {
+                sqlx::query(BUMP_DIRECTORY).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            n
         });
         if updated == 0 {
             return Err(Error::NotFound { what: "subscriber" });
@@ -135,15 +148,23 @@ impl Store {
 
     /// A disabled subscriber keeps its data but should be refused service.
     pub async fn set_subscriber_enabled(&self, id: SubscriberId, enabled: bool) -> Result<()> {
-        let updated = with_pool!(self, |pool| sqlx::query(
-            "UPDATE subscribers SET enabled = $1, updated_at = $2 WHERE id = $3"
-        )
-        .bind(enabled)
-        .bind(now_ms())
-        .bind(id)
-        .execute(pool)
-        .await?
-        .rows_affected());
+        let updated = with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let n =
+                sqlx::query("UPDATE subscribers SET enabled = $1, updated_at = $2 WHERE id = $3")
+                    .bind(enabled)
+                    .bind(now_ms())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            // Nothing written, nothing to invalidate.
+            if n > 0 {
+                sqlx::query(BUMP_DIRECTORY).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            n
+        });
         if updated == 0 {
             return Err(Error::NotFound { what: "subscriber" });
         }
@@ -152,13 +173,20 @@ impl Store {
 
     /// Removes a subscriber and, with it, its registrations.
     pub async fn remove_subscriber(&self, id: SubscriberId) -> Result<()> {
-        let removed = with_pool!(self, |pool| sqlx::query(
-            "DELETE FROM subscribers WHERE id = $1"
-        )
-        .bind(id)
-        .execute(pool)
-        .await?
-        .rows_affected());
+        let removed = with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("DELETE FROM subscribers WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            // Nothing written, nothing to invalidate.
+            if n > 0 {
+                sqlx::query(BUMP_DIRECTORY).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            n
+        });
         if removed == 0 {
             return Err(Error::NotFound { what: "subscriber" });
         }

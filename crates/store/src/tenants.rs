@@ -1,5 +1,5 @@
 use crate::error::{Error, Result, is_foreign_key_violation};
-use crate::store::{Store, now_ms, with_pool};
+use crate::store::{BUMP_DIRECTORY, Store, now_ms, with_pool};
 use crate::types::{Tenant, TenantId};
 use crate::validate;
 
@@ -15,12 +15,16 @@ impl Store {
             "INSERT INTO tenants (name, domain, created_at) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
         );
         let tenant = with_pool!(self, |pool| {
-            sqlx::query_as(&sql)
+            let mut tx = pool.begin().await?;
+            let tenant = sqlx::query_as(&sql)
                 .bind(name)
                 .bind(&domain)
                 .bind(now_ms())
-                .fetch_one(pool)
-                .await?
+                .fetch_one(&mut *tx)
+                .await?;
+            sqlx::query(BUMP_DIRECTORY).execute(&mut *tx).await?;
+            tx.commit().await?;
+            tenant
         });
         Ok(tenant)
     }
@@ -67,13 +71,21 @@ impl Store {
     pub async fn remove_tenant(&self, id: TenantId) -> Result<()> {
         // The foreign keys decide, in the same statement: no window between a
         // check and the delete.
-        let done = with_pool!(self, |pool| sqlx::query(
-            "DELETE FROM tenants WHERE id = $1"
-        )
-        .bind(id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()));
+        let done = with_pool!(self, |pool| async {
+            let mut tx = pool.begin().await?;
+            let n = sqlx::query("DELETE FROM tenants WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            // Nothing written, nothing to invalidate.
+            if n > 0 {
+                sqlx::query(BUMP_DIRECTORY).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(n)
+        }
+        .await);
         match done {
             Ok(0) => Err(Error::NotFound { what: "tenant" }),
             Ok(_) => Ok(()),

@@ -155,3 +155,58 @@ async fn tenant_removal_is_refused_while_in_use_and_cdrs_outlive_it() {
         b.finish(store).await;
     }
 }
+
+#[tokio::test]
+async fn every_directory_write_moves_the_version() {
+    for b in common::backends().await {
+        let store = b.open().await;
+        let mut last = store.directory_version().await.unwrap();
+        let mut moved = |v: i64, what: &str| {
+            assert!(
+                v > last,
+                "{}: {what} did not move the directory version",
+                b.name
+            );
+            last = v;
+        };
+        let t = store.add_tenant("v", "v.example.com").await.unwrap();
+        moved(store.directory_version().await.unwrap(), "add_tenant");
+        let s = store
+            .add_subscriber(&NewSubscriber {
+                tenant_id: t.id,
+                username: "alice",
+                password: "secret-1",
+                number: Some("1001"),
+                display_name: None,
+                enabled: true,
+            })
+            .await
+            .unwrap();
+        moved(store.directory_version().await.unwrap(), "add_subscriber");
+        store.set_password(s.id, "secret-2").await.unwrap();
+        moved(store.directory_version().await.unwrap(), "set_password");
+        store.set_subscriber_enabled(s.id, false).await.unwrap();
+        moved(
+            store.directory_version().await.unwrap(),
+            "set_subscriber_enabled",
+        );
+        let n = store
+            .add_number(t.id, "3000", NumberKind::Conference, "room")
+            .await
+            .unwrap();
+        moved(store.directory_version().await.unwrap(), "add_number");
+        store.remove_number(n.id).await.unwrap();
+        moved(store.directory_version().await.unwrap(), "remove_number");
+        store.remove_subscriber(s.id).await.unwrap();
+        moved(
+            store.directory_version().await.unwrap(),
+            "remove_subscriber",
+        );
+        store.remove_tenant(t.id).await.unwrap();
+        moved(store.directory_version().await.unwrap(), "remove_tenant");
+        // A refused write leaves it alone.
+        let before = store.directory_version().await.unwrap();
+        assert!(store.remove_tenant(t.id).await.is_err());
+        assert_eq!(store.directory_version().await.unwrap(), before);
+    }
+}
