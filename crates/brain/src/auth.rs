@@ -98,6 +98,8 @@ impl Failure {
 
 struct Inner {
     store: store::Store,
+    /// Cached subscriber lookups, when the brain shares one.
+    directory: OnceLock<crate::directory::Directory>,
     endpoint: Endpoint,
     secret: Vec<u8>,
     /// One digest server per realm (tenant domain), made on first use. The
@@ -134,6 +136,7 @@ impl Authenticator {
         Authenticator {
             inner: Arc::new(Inner {
                 store,
+                directory: OnceLock::new(),
                 endpoint,
                 secret: secret.to_vec(),
                 servers: Mutex::new(HashMap::new()),
@@ -162,6 +165,13 @@ impl Authenticator {
     pub fn with_metrics(self, metrics: Metrics) -> Self {
         // Set once; a second call keeps the first registry.
         let _ = self.inner.metrics.set(metrics);
+        self
+    }
+
+    /// Looks subscribers up through `directory` (and its cache) rather than
+    /// straight in the store.
+    pub fn with_directory(self, directory: crate::directory::Directory) -> Self {
+        let _ = self.inner.directory.set(directory);
         self
     }
 
@@ -227,12 +237,16 @@ impl Authenticator {
             return self.fail(req, from.addr.ip(), Failure::Malformed).await;
         }
 
-        let subscriber = match self
-            .inner
-            .store
-            .find_subscriber(realm, &creds.username)
-            .await
-        {
+        let found = match self.inner.directory.get() {
+            Some(d) => d.find_subscriber(realm, &creds.username).await,
+            None => {
+                self.inner
+                    .store
+                    .find_subscriber(realm, &creds.username)
+                    .await
+            }
+        };
+        let subscriber = match found {
             Ok(Some(s)) if s.username == creds.username => Some(s),
             // Matched by number: the HA1 is over the username, so the digest
             // cannot be right; treat it as unknown.

@@ -23,7 +23,6 @@ use proto::message::NodeId;
 use sip::transaction::{Event, Peer, TransportKind, TxId};
 use sip::{HeaderName, Message, Method};
 use sip_transport::endpoint::Endpoint;
-use store::Store;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
@@ -139,8 +138,8 @@ struct Routes {
 /// Everything a call task needs.
 pub(crate) struct Ctx {
     pub(crate) endpoint: Endpoint,
-    pub(crate) store: Store,
     pub(crate) cdrs: store::CdrWriter,
+    pub(crate) directory: crate::directory::Directory,
     pub(crate) registrar: Arc<Registrar>,
     pub(crate) auth: Arc<Authenticator>,
     pub(crate) router: Arc<dyn Router>,
@@ -161,8 +160,8 @@ pub struct B2bua {
 impl B2bua {
     pub(crate) fn new(
         endpoint: Endpoint,
-        store: Store,
         cdrs: store::CdrWriter,
+        directory: crate::directory::Directory,
         registrar: Arc<Registrar>,
         auth: Arc<Authenticator>,
         router: Arc<dyn Router>,
@@ -174,8 +173,8 @@ impl B2bua {
         B2bua {
             ctx: Arc::new(Ctx {
                 endpoint,
-                store,
                 cdrs,
+                directory,
                 registrar,
                 auth,
                 router,

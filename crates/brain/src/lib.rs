@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod b2bua;
 pub mod cdr;
+pub mod directory;
 pub mod metrics;
 pub mod nodes;
 pub mod registrar;
@@ -30,6 +31,7 @@ use tokio::task::JoinHandle;
 
 use crate::auth::Authenticator;
 use crate::b2bua::{B2bua, B2buaConfig, CallInfo};
+use crate::directory::Directory;
 use crate::metrics::Metrics;
 use crate::nodes::{NodeSummary, Nodes, NodesConfig};
 use crate::registrar::{Registrar, RegistrarConfig};
@@ -94,14 +96,25 @@ pub struct Brain;
 impl Brain {
     /// Starts a brain that routes with the built-in directory router.
     pub async fn start(config: BrainConfig, store: Store) -> Result<BrainHandle, BrainError> {
-        let router = Arc::new(DirectoryRouter::new(store.clone()));
-        Self::start_with_router(config, store, router).await
+        let directory = Directory::start(store.clone());
+        let router = Arc::new(DirectoryRouter::new(directory.0.clone()));
+        Self::start_inner(config, store, directory, router).await
     }
 
     /// Starts a brain whose calls are routed by `router`.
     pub async fn start_with_router(
         config: BrainConfig,
         store: Store,
+        router: Arc<dyn Router>,
+    ) -> Result<BrainHandle, BrainError> {
+        let directory = Directory::start(store.clone());
+        Self::start_inner(config, store, directory, router).await
+    }
+
+    async fn start_inner(
+        config: BrainConfig,
+        store: Store,
+        (directory, directory_poller): (Directory, JoinHandle<()>),
         router: Arc<dyn Router>,
     ) -> Result<BrainHandle, BrainError> {
         let metrics = Arc::new(Metrics::new());
@@ -126,6 +139,7 @@ impl Brain {
             Ok(s) => s,
             Err(e) => {
                 nodes.shutdown();
+                directory_poller.abort();
                 return Err(e.into());
             }
         };
@@ -135,7 +149,8 @@ impl Brain {
             .flat_map(|_| sip::ids::random_u64().to_le_bytes())
             .collect();
         let auth = Authenticator::new(store.clone(), endpoint.clone(), &secret)
-            .with_metrics((*metrics).clone());
+            .with_metrics((*metrics).clone())
+            .with_directory(directory.clone());
         let registrar = Arc::new(
             Registrar::new(
                 store.clone(),
@@ -143,14 +158,15 @@ impl Brain {
                 auth.clone(),
                 config.registrar.clone(),
             )
-            .with_metrics((*metrics).clone()),
+            .with_metrics((*metrics).clone())
+            .with_directory(directory.clone()),
         );
         let auth = Arc::new(auth);
         let (cdrs, cdr_task) = store::CdrWriter::start(store.clone(), config.cdr_spool.clone());
         let b2bua = B2bua::new(
             endpoint.clone(),
-            store,
             cdrs.clone(),
+            directory,
             registrar.clone(),
             auth,
             router,
@@ -188,6 +204,7 @@ impl Brain {
             event_loop,
             cdrs,
             cdr_task,
+            directory_poller,
         })
     }
 }
@@ -269,6 +286,7 @@ pub struct BrainHandle {
     event_loop: JoinHandle<()>,
     cdrs: store::CdrWriter,
     cdr_task: JoinHandle<()>,
+    directory_poller: JoinHandle<()>,
 }
 
 impl BrainHandle {
@@ -314,6 +332,7 @@ impl BrainHandle {
     /// up at the time keep their media on the SBCs. The CDR writer finishes
     /// in the background; [`BrainHandle::close`] waits for it.
     pub fn shutdown(self) {
+        self.directory_poller.abort();
         self.event_loop.abort();
         self.b2bua.shutdown();
         self.endpoint.transport().shutdown();
@@ -324,6 +343,7 @@ impl BrainHandle {
     /// writer has written or spooled every CDR it was given.
     pub async fn close(self, grace: std::time::Duration) {
         let task = self.cdr_task;
+        self.directory_poller.abort();
         self.event_loop.abort();
         self.b2bua.shutdown();
         self.endpoint.transport().shutdown();

@@ -57,6 +57,7 @@ use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
 
 use crate::auth::{AuthOutcome, Authenticator};
+use crate::directory::Directory;
 use crate::metrics::Metrics;
 
 /// Registrar limits and timers.
@@ -124,6 +125,8 @@ struct KeepAlive {
 
 struct Inner {
     store: store::Store,
+    /// Cached tenant and subscriber lookups, when the brain shares one.
+    directory: OnceLock<Directory>,
     endpoint: Endpoint,
     auth: Authenticator,
     config: RegistrarConfig,
@@ -205,6 +208,7 @@ impl Registrar {
     ) -> Self {
         let inner = Arc::new(Inner {
             store,
+            directory: OnceLock::new(),
             endpoint,
             auth,
             config,
@@ -226,6 +230,13 @@ impl Registrar {
     pub fn with_metrics(self, metrics: Metrics) -> Self {
         // Set once; a second call keeps the first registry.
         let _ = self.inner.metrics.set(metrics);
+        self
+    }
+
+    /// Looks tenants and subscribers up through `directory` (and its cache)
+    /// rather than straight in the store.
+    pub fn with_directory(self, directory: Directory) -> Self {
+        let _ = self.inner.directory.set(directory);
         self
     }
 
@@ -258,7 +269,6 @@ impl Registrar {
     ) -> Result<Lookup, store::Error> {
         let Some(sub) = self
             .inner
-            .store
             .find_subscriber(&tenant.domain, user_or_number)
             .await?
         else {
@@ -346,6 +356,24 @@ fn respond(req: &Message, code: u16, reason: Option<&str>) -> Message {
 }
 
 impl Inner {
+    async fn tenant_by_domain(&self, domain: &str) -> Result<Option<Tenant>, store::Error> {
+        match self.directory.get() {
+            Some(d) => d.tenant_by_domain(domain).await,
+            None => self.store.tenant_by_domain(domain).await,
+        }
+    }
+
+    async fn find_subscriber(
+        &self,
+        domain: &str,
+        user: &str,
+    ) -> Result<Option<store::Subscriber>, store::Error> {
+        match self.directory.get() {
+            Some(d) => d.find_subscriber(domain, user).await,
+            None => self.store.find_subscriber(domain, user).await,
+        }
+    }
+
     fn keepalive(&self) -> std::sync::MutexGuard<'_, KeepAlive> {
         self.keepalive
             .lock()
@@ -429,14 +457,14 @@ impl Inner {
         to: &NameAddr<'_>,
     ) -> Result<Option<Tenant>, store::Error> {
         for name in host_names(ruri_host) {
-            if let Some(t) = self.store.tenant_by_domain(&name).await? {
+            if let Some(t) = self.tenant_by_domain(&name).await? {
                 return Ok(Some(t));
             }
         }
         if ruri_host.is_ip()
             && let Some(Host::Domain(d)) = to.uri.as_sip().map(|u| &u.host)
         {
-            return self.store.tenant_by_domain(d).await;
+            return self.tenant_by_domain(d).await;
         }
         Ok(None)
     }

@@ -8,7 +8,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 
-use store::{NumberKind, Store, Subscriber, Tenant};
+use store::{NumberKind, Subscriber, Tenant};
+
+use crate::directory::Directory;
 
 /// What the router knows about a new call.
 #[derive(Debug, Clone)]
@@ -60,12 +62,12 @@ pub trait Router: Send + Sync {
 /// tenant, by username, by number, or through a number the tenant routes
 /// to a subscriber.
 pub struct DirectoryRouter {
-    store: Store,
+    directory: Directory,
 }
 
 impl DirectoryRouter {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(directory: Directory) -> Self {
+        Self { directory }
     }
 
     async fn decide(&self, call: &CallContext) -> RouteDecision {
@@ -74,7 +76,11 @@ impl DirectoryRouter {
         }
         // A DID the tenant maps somewhere else wins over a subscriber's own
         // number field: numbers are the tenant's routing table.
-        match self.store.find_number(call.tenant.id, &call.target).await {
+        match self
+            .directory
+            .find_number(call.tenant.id, &call.target)
+            .await
+        {
             Ok(Some(n)) => match n.kind {
                 NumberKind::Subscriber => RouteDecision::Subscriber(n.target),
                 NumberKind::Conference | NumberKind::Script => {

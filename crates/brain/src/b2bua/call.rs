@@ -202,7 +202,7 @@ async fn find_tenant(ctx: &Ctx, invite: &Message) -> Option<Tenant> {
         invite.to_header().ok().and_then(|t| uri_host(&t.uri)),
     ];
     for host in hosts.into_iter().flatten() {
-        match ctx.store.tenant_by_domain(&host).await {
+        match ctx.directory.tenant_by_domain(&host).await {
             Ok(Some(t)) => return Some(t),
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "tenant lookup failed"),
@@ -558,7 +558,7 @@ async fn caller(
         .ok()
         .and_then(|f| uri_user(&f.uri))
         .unwrap_or_default();
-    match ctx.store.find_subscriber(&tenant.domain, &user).await {
+    match ctx.directory.find_subscriber(&tenant.domain, &user).await {
         Ok(Some(s)) => Ok(s),
         Ok(None) | Err(_) => {
             let mut resp = Message::response_to(invite, 403, Some("Unknown caller"));
