@@ -139,6 +139,9 @@ pub struct Nodes {
     metrics: Arc<Metrics>,
     local_addr: SocketAddr,
     tasks: Arc<Mutex<Vec<AbortHandle>>>,
+    /// One slice handed out at a time: calls that all find the SBCs full
+    /// wait for that one instead of each taking a slice.
+    growing: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Cuts the plan into slices with ids 1, 2, ...
@@ -213,6 +216,7 @@ impl Nodes {
             metrics,
             local_addr: incoming.local_addr(),
             tasks: Arc::new(Mutex::new(Vec::new())),
+            growing: Arc::new(tokio::sync::Mutex::new(())),
         };
         let accept = {
             let nodes = nodes.clone();
@@ -466,6 +470,87 @@ impl Nodes {
             ports,
             call_id,
         })
+    }
+
+    /// [`Nodes::allocate`], and when every live SBC is out of ports, first
+    /// hands the least busy one a slice nobody holds (SBCs start with
+    /// `slices_per_node` and grow as their calls need).
+    pub async fn lease(&self, call_id: &str, legs: usize) -> Result<MediaLease, NodeError> {
+        match self.allocate(call_id, legs) {
+            Err(NodeError::NoCapacity) => {}
+            other => return other,
+        }
+        let _one_at_a_time = self.growing.lock().await;
+        // Someone else may have grown (or freed ports) while we waited.
+        match self.allocate(call_id, legs) {
+            Err(NodeError::NoCapacity) => {}
+            other => return other,
+        }
+        if self.grow().await? {
+            self.allocate(call_id, legs)
+        } else {
+            Err(NodeError::NoCapacity)
+        }
+    }
+
+    /// Gives an unowned slice to the least busy live SBC; false when there
+    /// is no such slice or node.
+    async fn grow(&self) -> Result<bool, NodeError> {
+        let (id, handle, ranges, rid) = {
+            let mut st = self.lock();
+            let now = Instant::now();
+            let st = &mut *st;
+            let Some(rid) = st
+                .slices
+                .iter()
+                .find(|(_, s)| s.owner.is_none())
+                .map(|(rid, _)| *rid)
+            else {
+                return Ok(false);
+            };
+            let registry = &st.registry;
+            let best = st
+                .nodes
+                .iter_mut()
+                .filter(|(id, n)| n.role == Role::Sbc && n.alive && registry.is_alive(now, id))
+                .min_by_key(|(_, n)| {
+                    u64::from(n.streams) * 1_000_000 / u64::from(n.max_streams.max(1))
+                });
+            let Some((id, node)) = best else {
+                return Ok(false);
+            };
+            node.ranges.push(rid);
+            let id = id.clone();
+            let handle = node.handle.clone();
+            let ranges: Vec<PortRange> = node
+                .ranges
+                .iter()
+                .filter_map(|r| st.slices.get(r).map(|s| s.range.clone()))
+                .collect();
+            if let Some(slice) = st.slices.get_mut(&rid) {
+                slice.owner = Some(id.clone());
+            }
+            (id, handle, ranges, rid)
+        };
+        let body = RequestBody::AssignRanges { ranges };
+        match handle.request(body, self.config.request_timeout).await {
+            Ok(_) => {
+                tracing::info!(node = %id, range = rid.0, "media port slice added to SBC");
+                Ok(true)
+            }
+            Err(source) => {
+                let mut st = self.lock();
+                if let Some(node) = st.nodes.get_mut(&id) {
+                    node.ranges.retain(|r| *r != rid);
+                }
+                if let Some(slice) = st.slices.get_mut(&rid)
+                    && slice.owner.as_ref() == Some(&id)
+                {
+                    slice.owner = None;
+                }
+                Err(NodeError::Request { node: id, source })
+            }
+        }
     }
 
     /// Gives the lease's ports back.

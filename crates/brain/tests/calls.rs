@@ -576,3 +576,41 @@ async fn our_200_is_resent_until_the_caller_acks() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sbc_that_fills_its_slice_is_given_the_next() {
+    bounded(async {
+        // The plan is two slices of 100 ports (50 RTP/RTCP pairs, 25 calls
+        // each); the SBC starts with one.
+        let w = world(Options::default()).await;
+        let ranges_assigned = |w: &World| -> Vec<usize> {
+            w.sbc
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter_map(|r| match r {
+                    proto::message::RequestBody::AssignRanges { ranges } => Some(ranges.len()),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(ranges_assigned(&w), vec![1]);
+        // 50 calls ring at once (bob never answers): all get media ports.
+        for _ in 0..50 {
+            let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+            w.alice.send(&inv).await;
+            let inv_b = w.bob.expect_request(Method::Invite).await;
+            let (_, port) = media_of(&inv_b);
+            assert!(in_plan(port));
+            // Under the test world's flood limit (50/s, burst 5).
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(ranges_assigned(&w), vec![1, 2], "second slice handed over");
+        // The 51st finds every port in use and no slice left.
+        let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+        w.alice.send(&inv).await;
+        let refused = w.alice.expect_status(503).await;
+        assert_eq!(refused.call_id(), inv.call_id());
+    })
+    .await;
+}

@@ -398,7 +398,7 @@ async fn setup(
         s.fail(400, Some("Cannot form a dialog")).await;
         return None;
     };
-    let lease = match ctx.nodes.allocate(&call_id, 2) {
+    let lease = match ctx.nodes.lease(&call_id, 2).await {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(error = %e, "no media relay for call");
