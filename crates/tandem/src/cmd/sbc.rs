@@ -28,6 +28,8 @@ pub struct SbcArgs {
 }
 
 pub fn run(args: SbcArgs) -> anyhow::Result<ExitCode> {
+    // An RTP and an RTCP socket per stream.
+    crate::limits::check_open_files(u64::from(args.max_streams) * 2);
     let config = sbc::SbcConfig {
         brain: args.brain,
         node_id: args.node_id,

@@ -233,6 +233,9 @@ fn run(
         }
         println!("listening control {}", brain.node_addr());
         let sbc = if with_sbc {
+            crate::limits::check_open_files(
+                u64::from(config.media.port_max.saturating_sub(config.media.port_min)) + 1,
+            );
             let sbc_config = sbc::SbcConfig {
                 brain: brain.node_addr(),
                 node_id: "sbc-local".into(),
