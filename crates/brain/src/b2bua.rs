@@ -133,6 +133,28 @@ struct Routes {
     /// Via branches of the INVITEs we sent, to recognise one coming back.
     branches: HashSet<String>,
     info: HashMap<CallKey, CallInfo>,
+    /// What each call put in `dialogs` and `txs`, so forgetting a call
+    /// touches its own entries instead of scanning everyone's.
+    owned: HashMap<CallKey, Owned>,
+}
+
+#[derive(Default)]
+struct Owned {
+    dialogs: Vec<(String, String)>,
+    txs: Vec<TxId>,
+}
+
+impl Routes {
+    fn add_dialog(&mut self, key: CallKey, call_id: &str, tag: &str) {
+        let id = (call_id.to_string(), tag.to_string());
+        self.owned.entry(key).or_default().dialogs.push(id.clone());
+        self.dialogs.insert(id, key);
+    }
+
+    fn add_tx(&mut self, key: CallKey, tx: TxId) {
+        self.owned.entry(key).or_default().txs.push(tx);
+        self.txs.insert(tx, key);
+    }
 }
 
 /// Everything a call task needs.
@@ -275,11 +297,9 @@ impl B2bua {
             routes.next_key += 1;
             let key = routes.next_key;
             if let Some(call_id) = msg.call_id() {
-                routes
-                    .dialogs
-                    .insert((call_id.to_string(), a_tag.clone()), key);
+                routes.add_dialog(key, call_id, &a_tag);
             }
-            routes.txs.insert(tx, key);
+            routes.add_tx(key, tx);
             routes.inboxes.insert(key, inbox_tx);
             key
         };
@@ -393,9 +413,7 @@ impl Ctx {
 
     /// Registers a leg's (Call-ID, our tag) for the call.
     pub(crate) fn add_dialog(&self, key: CallKey, call_id: &str, tag: &str) {
-        self.routes()
-            .dialogs
-            .insert((call_id.to_string(), tag.to_string()), key);
+        self.routes().add_dialog(key, call_id, tag);
     }
 
     pub(crate) fn add_branch(&self, branch: &str) {
@@ -403,7 +421,7 @@ impl Ctx {
     }
 
     pub(crate) fn add_tx(&self, key: CallKey, tx: TxId) {
-        self.routes().txs.insert(tx, key);
+        self.routes().add_tx(key, tx);
     }
 
     pub(crate) fn set_info(&self, key: CallKey, info: CallInfo) {
@@ -413,8 +431,17 @@ impl Ctx {
     /// Forgets the call: later events for it are dropped.
     pub(crate) fn remove_call(&self, key: CallKey, branches: &[String]) {
         let mut routes = self.routes();
-        routes.dialogs.retain(|_, k| *k != key);
-        routes.txs.retain(|_, k| *k != key);
+        let owned = routes.owned.remove(&key).unwrap_or_default();
+        for d in &owned.dialogs {
+            if routes.dialogs.get(d) == Some(&key) {
+                routes.dialogs.remove(d);
+            }
+        }
+        for tx in &owned.txs {
+            if routes.txs.get(tx) == Some(&key) {
+                routes.txs.remove(tx);
+            }
+        }
         routes.inboxes.remove(&key);
         routes.tasks.remove(&key);
         routes.info.remove(&key);
