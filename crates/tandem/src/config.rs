@@ -58,6 +58,9 @@ max_expires = 3600
 default_expires = 3600
 # OPTIONS keep-alives to phones behind NAT, seconds (0: off).
 keepalive_secs = 30
+# Keep-alives in a row a phone must leave unanswered before its binding is
+# dropped. Any answer, even an error such as 405, counts as alive.
+keepalive_failures = 3
 
 [calls]
 # How long a callee may ring before the call is given up.
@@ -126,6 +129,7 @@ pub struct Registrar {
     pub max_expires: u32,
     pub default_expires: u32,
     pub keepalive_secs: u64,
+    pub keepalive_failures: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -206,6 +210,7 @@ impl Default for Registrar {
             max_expires: 3600,
             default_expires: 3600,
             keepalive_secs: 30,
+            keepalive_failures: 3,
         }
     }
 }
@@ -244,6 +249,10 @@ impl Config {
         anyhow::ensure!(
             self.registrar.min_expires <= self.registrar.max_expires,
             "registrar.min_expires is above registrar.max_expires"
+        );
+        anyhow::ensure!(
+            self.registrar.keepalive_failures >= 1,
+            "registrar.keepalive_failures must be at least 1"
         );
         anyhow::ensure!(
             (self.sip.tls.is_empty() && self.sip.wss.is_empty())

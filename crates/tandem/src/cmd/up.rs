@@ -103,6 +103,7 @@ fn brain_config(c: &Config) -> anyhow::Result<BrainConfig> {
             max_expires: c.registrar.max_expires,
             default_expires: c.registrar.default_expires,
             keepalive_interval: c.keepalive(),
+            keepalive_failures: c.registrar.keepalive_failures,
             ..RegistrarConfig::default()
         },
         ..BrainConfig::default()
