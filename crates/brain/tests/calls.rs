@@ -576,3 +576,81 @@ async fn our_200_is_resent_until_the_caller_acks() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callee_that_never_answers_times_out_with_408() {
+    bounded(async {
+        // Timer B is 64·T1: 3.2 s here, far sooner than the no-answer time.
+        let w = world(Options {
+            t1: Duration::from_millis(50),
+            no_answer: Duration::from_secs(25),
+            ..Options::default()
+        })
+        .await;
+        let started = std::time::Instant::now();
+        w.alice
+            .send(&invite(
+                &w.alice,
+                "bob",
+                Some(&sdp(A_MEDIA, 5004, "sendrecv")),
+            ))
+            .await;
+        // Bob's phone is gone: his socket takes the INVITEs and says nothing.
+        let final_resp = w
+            .alice
+            .expect_within("a final response", Duration::from_secs(8), |m| {
+                m.status().is_some_and(|c| c >= 200)
+            })
+            .await;
+        assert_eq!(final_resp.status(), Some(408), "{final_resp}");
+        assert!(started.elapsed() < Duration::from_secs(8));
+        let cdr = w.cdrs(1).await.remove(0);
+        assert_eq!(cdr.disposition, Disposition::NoAnswer);
+        assert_eq!(w.released(), 1, "the call's media ports were released");
+        assert!(w.brain().calls().is_empty(), "no call left ringing");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_callee_is_given_up_long_before_timer_b() {
+    bounded(async {
+        // Real timers (Timer B would be 32 s); the callee may stay silent 1 s.
+        let w = world(Options {
+            no_response: Duration::from_secs(1),
+            ..Options::default()
+        })
+        .await;
+        let started = std::time::Instant::now();
+        w.alice
+            .send(&invite(
+                &w.alice,
+                "bob",
+                Some(&sdp(A_MEDIA, 5004, "sendrecv")),
+            ))
+            .await;
+        let inv_b = w.bob.expect_request(Method::Invite).await;
+        let final_resp = w
+            .alice
+            .expect("a final response", |m| m.status().is_some_and(|c| c >= 200))
+            .await;
+        assert_eq!(final_resp.status(), Some(408), "{final_resp}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        let cdr = w.cdrs(1).await.remove(0);
+        assert_eq!(cdr.disposition, Disposition::NoAnswer);
+        assert_eq!(cdr.sip_code, 408);
+        assert_eq!(w.released(), 1, "the call's media ports were released");
+
+        // The phone wakes up and rings after all: the brain cancels it.
+        let mut b = callee_dialog(&w.bob, &inv_b);
+        w.bob.send(&b.response(&inv_b, 180, None)).await;
+        let cancel = w.bob.expect_request(Method::Cancel).await;
+        w.bob.send(&Message::response_to(&cancel, 200, None)).await;
+        w.bob.send(&b.response(&inv_b, 487, None)).await;
+        w.bob.expect_request(Method::Ack).await;
+        w.alice
+            .expect_silence(Duration::from_millis(300), |m| m.status() != Some(180))
+            .await;
+    })
+    .await;
+}

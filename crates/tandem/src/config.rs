@@ -65,6 +65,10 @@ keepalive_failures = 3
 [calls]
 # How long a callee may ring before the call is given up.
 no_answer_secs = 60
+# How long a callee may send nothing at all, not even 100 Trying, before the
+# call is given up with 408: a phone that is off or out of reach is found out
+# this soon instead of after the 32 s INVITE timeout.
+no_response_secs = 10
 # Ask callers for digest credentials (407) before routing their INVITE.
 authenticate = true
 # New INVITEs per second from one source address (0: no limit), and how many
@@ -136,6 +140,7 @@ pub struct Registrar {
 #[serde(deny_unknown_fields, default)]
 pub struct Calls {
     pub no_answer_secs: u64,
+    pub no_response_secs: u64,
     pub authenticate: bool,
     pub invites_per_source: u32,
     pub invite_burst: u32,
@@ -219,6 +224,7 @@ impl Default for Calls {
     fn default() -> Self {
         Calls {
             no_answer_secs: 60,
+            no_response_secs: 10,
             authenticate: true,
             invites_per_source: 20,
             invite_burst: 40,

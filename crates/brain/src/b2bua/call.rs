@@ -121,6 +121,8 @@ struct Call {
     /// A CANCEL waits for leg B's first provisional (RFC 3261 §9.1).
     cancel_owed: bool,
     no_answer_at: Option<Instant>,
+    /// Until leg B's first response (any, even 100).
+    no_response_at: Option<Instant>,
     linger_until: Option<Instant>,
     lease: MediaLease,
     version: u64,
@@ -496,6 +498,7 @@ async fn setup(
         b_provisional: false,
         cancel_owed: false,
         no_answer_at: None,
+        no_response_at: None,
         linger_until: None,
         lease,
         version: 0,
@@ -534,6 +537,7 @@ async fn setup(
         }
     }
     call.no_answer_at = Some(Instant::now() + ctx.config.no_answer);
+    call.no_response_at = Some(Instant::now() + ctx.config.no_response);
     call.info.state = CallState::Ringing;
     ctx.set_info(key, call.info.clone());
     Some(call)
@@ -586,6 +590,8 @@ impl Call {
         let far = Instant::now() + Duration::from_secs(3600);
         [
             self.no_answer_at.filter(|_| self.phase == Phase::Ringing),
+            self.no_response_at
+                .filter(|_| self.phase == Phase::Ringing && !self.b_provisional),
             self.linger_until,
             self.legs[0].retransmit.as_ref().map(|r| r.next),
             self.legs[1].retransmit.as_ref().map(|r| r.next),
@@ -791,13 +797,9 @@ impl Call {
                         Phase::Ringing => {
                             let (code, ending) = match response {
                                 Some(_) => (408, Ending::NoAnswer { code: 408 }),
-                                None => (
-                                    503,
-                                    Ending::Refused {
-                                        code: 503,
-                                        side: HangupSide::System,
-                                    },
-                                ),
+                                // The callee's connection is gone: it is
+                                // out of reach, not us overloaded (503).
+                                None => (480, Ending::NoAnswer { code: 480 }),
                             };
                             self.finish_a(code, None, ending).await;
                             self.done = true;
@@ -846,6 +848,18 @@ impl Call {
             r.next = now + r.interval;
             let (tx, resp) = (r.tx, r.resp.clone());
             self.respond(tx, resp).await;
+        }
+        if self.phase == Phase::Ringing
+            && !self.b_provisional
+            && self.no_response_at.is_some_and(|t| t <= now)
+        {
+            tracing::info!(call = %self.info.call_id, "callee sent nothing; given up");
+            self.give_up(
+                408,
+                Some("Callee Not Responding"),
+                Ending::NoAnswer { code: 408 },
+            )
+            .await;
         }
         if self.phase == Phase::Ringing && self.no_answer_at.is_some_and(|t| t <= now) {
             self.give_up(480, Some("No Answer"), Ending::NoAnswer { code: 480 })

@@ -89,6 +89,7 @@ fn brain_config(c: &Config) -> anyhow::Result<BrainConfig> {
         },
         b2bua: B2buaConfig {
             no_answer: Duration::from_secs(c.calls.no_answer_secs),
+            no_response: Duration::from_secs(c.calls.no_response_secs),
             authenticate: c.calls.authenticate,
             advertise: c.sip.advertise,
             invite_rate: brain::b2bua::RateLimit {
