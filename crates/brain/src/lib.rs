@@ -24,6 +24,7 @@ use sip::transaction::Event;
 use sip::uas::{UasPolicy, check_request};
 use sip::{HeaderName, Message, Method};
 use sip_transport::endpoint::{Endpoint, EndpointConfig};
+use sip_transport::guard::GuardConfig;
 use sip_transport::{ListenerConfig, Transport, TransportConfig, TransportError};
 use store::Store;
 use tokio::task::JoinHandle;
@@ -51,6 +52,9 @@ pub struct BrainConfig {
     pub b2bua: B2buaConfig,
     /// Registration expiry bounds and NAT keep-alives.
     pub registrar: RegistrarConfig,
+    /// When a source that keeps sending garbage or wrong passwords is
+    /// ignored, and for how long.
+    pub guard: GuardConfig,
 }
 
 impl Default for BrainConfig {
@@ -69,6 +73,7 @@ impl Default for BrainConfig {
             media: NodesConfig::default(),
             b2bua: B2buaConfig::default(),
             registrar: RegistrarConfig::default(),
+            guard: GuardConfig::default(),
         }
     }
 }
@@ -115,6 +120,7 @@ impl Brain {
         let started = Endpoint::start(EndpointConfig {
             transport: config.sip.clone(),
             transactions: config.transactions.clone(),
+            guard: config.guard.clone(),
             ..EndpointConfig::default()
         })
         .await;

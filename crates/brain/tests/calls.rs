@@ -654,3 +654,64 @@ async fn a_silent_callee_is_given_up_long_before_timer_b() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_banned_for_wrong_passwords_still_gets_a_final_answer() {
+    bounded(async {
+        let w = world(Options {
+            authenticate: true,
+            guard: sip_transport::guard::GuardConfig {
+                offences_per_sec: 0.001,
+                burst: 2.0,
+                ban: Duration::from_secs(42),
+                ..Default::default()
+            },
+            ..Options::default()
+        })
+        .await;
+        let offer = sdp(A_MEDIA, 5004, "sendrecv");
+        let first = invite(&w.alice, "bob", Some(&offer));
+        w.alice.send(&first).await;
+        let challenge = w.alice.expect_status(407).await;
+        let challenge = challenge
+            .header_lines(HeaderName::ProxyAuthenticate)
+            .find_map(|v| sip::auth::Challenge::parse(v).ok())
+            .expect("a challenge");
+        let uri = format!("sip:bob@{DOMAIN}");
+        // Wrong passwords: the budget of 2 is answered 403, the offence
+        // that spends it gets 503 with the ban time as Retry-After.
+        let mut codes = Vec::new();
+        for nc in 1..=3 {
+            let mut inv = invite(&w.alice, "bob", Some(&offer));
+            let creds =
+                sip::auth::respond(&challenge, "alice", "wrong", "INVITE", &uri, None, "cn", nc)
+                    .expect("credentials");
+            inv.push_header(HeaderName::ProxyAuthorization, creds.to_string());
+            w.alice.send(&inv).await;
+            let resp = w
+                .alice
+                .expect("a final response", |m| {
+                    m.status().is_some_and(|c| c >= 200) && m.call_id() == inv.call_id()
+                })
+                .await;
+            if resp.status() == Some(503) {
+                assert_eq!(resp.header(HeaderName::RetryAfter), Some("42"));
+            }
+            codes.push(resp.status());
+        }
+        assert_eq!(codes, vec![Some(403), Some(403), Some(503)]);
+        // Banned: nothing more is answered, nothing rings.
+        // (The earlier refusals are retransmitted until ACKed; that is fine.)
+        let banned = invite(&w.alice, "bob", Some(&offer));
+        w.alice.send(&banned).await;
+        w.alice
+            .expect_silence(Duration::from_millis(500), |m| {
+                m.call_id() != banned.call_id()
+            })
+            .await;
+        w.bob
+            .expect_silence(Duration::from_millis(100), |_| false)
+            .await;
+    })
+    .await;
+}

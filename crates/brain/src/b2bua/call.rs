@@ -299,11 +299,10 @@ async fn setup(
     };
     let caller = match caller(ctx, &invite, from, &tenant).await {
         Ok(c) => c,
-        Err(Some(resp)) => {
+        Err(resp) => {
             ctx.send_response(tx, *resp);
             return None;
         }
-        Err(None) => return None,
     };
     if !caller.enabled {
         s.fail(403, Some("Caller disabled")).await;
@@ -543,18 +542,28 @@ async fn setup(
     Some(call)
 }
 
-/// The authenticated caller, or the response to send (`None`: send none).
+/// The authenticated caller, or the response to send.
 async fn caller(
     ctx: &Ctx,
     invite: &Message,
     from: Peer,
     tenant: &Tenant,
-) -> Result<Subscriber, Option<Box<Message>>> {
+) -> Result<Subscriber, Box<Message>> {
     if ctx.config.authenticate {
         return match ctx.auth.check(invite, from, tenant, true).await {
             AuthOutcome::Authenticated(s) => Ok(s),
-            AuthOutcome::Respond(resp) => Err(Some(resp)),
-            AuthOutcome::Ignore => Err(None),
+            AuthOutcome::Respond(resp) => Err(resp),
+            // The source is banned from now on. Its INVITE transaction still
+            // gets a final answer, or it would ring on with 100 Trying and
+            // hold a server transaction open; later INVITEs are dropped
+            // unread by the endpoint for the ban time.
+            AuthOutcome::Ignore => {
+                let mut resp = Message::response_to(invite, 503, Some("Try Later"));
+                resp.set_to_tag(&sip::ids::new_tag());
+                let secs = ctx.endpoint.ban_time().as_secs().max(1);
+                resp.push_header(HeaderName::RetryAfter, secs.to_string());
+                Err(Box::new(resp))
+            }
         };
     }
     let user = invite
@@ -567,7 +576,7 @@ async fn caller(
         Ok(None) | Err(_) => {
             let mut resp = Message::response_to(invite, 403, Some("Unknown caller"));
             resp.set_to_tag(&sip::ids::new_tag());
-            Err(Some(Box::new(resp)))
+            Err(Box::new(resp))
         }
     }
 }

@@ -92,6 +92,9 @@ pub struct Options {
     pub t1: Duration,
     /// How long leg B may send nothing at all.
     pub no_response: Duration,
+    /// Ask callers for digest credentials (the password is "secret").
+    pub authenticate: bool,
+    pub guard: sip_transport::guard::GuardConfig,
 }
 
 impl Default for Options {
@@ -101,6 +104,8 @@ impl Default for Options {
             no_answer: Duration::from_secs(30),
             t1: Duration::from_millis(500),
             no_response: Duration::from_secs(10),
+            authenticate: false,
+            guard: sip_transport::guard::GuardConfig::default(),
         }
     }
 }
@@ -172,7 +177,7 @@ pub async fn world(opts: Options) -> World {
         b2bua: B2buaConfig {
             no_answer: opts.no_answer,
             no_response: opts.no_response,
-            authenticate: false,
+            authenticate: opts.authenticate,
             invite_rate: RateLimit {
                 per_second: 50,
                 burst: 5,
@@ -181,6 +186,7 @@ pub async fn world(opts: Options) -> World {
             t1: opts.t1,
             ..B2buaConfig::default()
         },
+        guard: opts.guard,
         ..BrainConfig::default()
     };
     let brain = Brain::start(config, store.clone()).await.expect("brain");
