@@ -715,3 +715,263 @@ async fn a_caller_banned_for_wrong_passwords_still_gets_a_final_answer() {
     })
     .await;
 }
+
+/// A second phone of bob's, registered (behind NAT) from its own socket.
+async fn second_phone(w: &World, q_milli: Option<u16>) -> Ua {
+    let phone = Ua::new("bob", w.bob.brain).await;
+    let now = store::now_ms();
+    w.store
+        .upsert_binding(&store::NewBinding {
+            subscriber_id: w.bob_sub.id,
+            contact: "sip:bob@192.0.2.98:5062",
+            transport: "udp",
+            source: phone.addr,
+            flow_token: None,
+            expires_at: now + 3_600_000,
+            call_id: "reg-bob-2",
+            cseq: 1,
+            q_milli,
+            instance_id: None,
+            reg_id: None,
+            user_agent: None,
+            now,
+        })
+        .await
+        .expect("binding");
+    phone
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_binding_rings_and_the_first_answer_wins() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        // The desk phone has the lower q: it rings all the same.
+        let mobile = second_phone(&w, Some(500)).await;
+        let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+        w.alice.send(&inv).await;
+        let inv_desk = w.bob.expect_request(Method::Invite).await;
+        let inv_mobile = mobile.expect_request(Method::Invite).await;
+        assert_eq!(inv_mobile.call_id(), inv_desk.call_id());
+        assert_eq!(
+            inv_mobile.request_uri().map(|u| u.to_string()).as_deref(),
+            Some("sip:bob@192.0.2.98:5062")
+        );
+        assert_eq!(media_of(&inv_mobile), media_of(&inv_desk));
+
+        let mut desk = callee_dialog(&w.bob, &inv_desk);
+        w.bob.send(&desk.response(&inv_desk, 180, None)).await;
+        w.alice.expect_status(180).await;
+        let mut mob = callee_dialog(&mobile, &inv_mobile);
+        mobile.send(&mob.response(&inv_mobile, 180, None)).await;
+        mobile
+            .send(&ok_with(
+                &mut mob,
+                &inv_mobile,
+                Some(&sdp(B_MEDIA, 6006, "sendrecv")),
+            ))
+            .await;
+        mobile.expect_request(Method::Ack).await;
+        let ok = w.alice.expect_status(200).await;
+        assert_eq!(media_of(&ok).0, IpAddr::from(SBC_IP));
+        // The desk phone stops ringing.
+        let cancel = w.bob.expect_request(Method::Cancel).await;
+        w.bob.send(&Message::response_to(&cancel, 200, None)).await;
+        w.bob.send(&desk.response(&inv_desk, 487, None)).await;
+        w.bob.expect_request(Method::Ack).await;
+        let last = w.applied().pop().expect("ApplyCall");
+        assert_eq!(
+            last.legs[1].expected_remote,
+            Some(format!("{B_MEDIA}:6006").parse().expect("addr")),
+            "media goes to the phone that answered"
+        );
+
+        // The call is the mobile's: its BYE ends it.
+        let a = Dialog::from_uac(&inv, &ok).expect("dialog");
+        let mut ack = a.ack_for(1);
+        ack.prepend_header(HeaderName::Via, w.alice.via());
+        w.alice.send(&ack).await;
+        mobile
+            .send_request(mob.request(Method::Bye).expect("BYE"))
+            .await;
+        mobile.expect_status(200).await;
+        w.alice.expect_request(Method::Bye).await;
+        let cdr = w.cdrs(1).await.remove(0);
+        assert_eq!(cdr.disposition, Disposition::Answered);
+        assert_eq!(cdr.hangup_side, HangupSide::Callee);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_answer_is_acked_and_hung_up() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        let mobile = second_phone(&w, None).await;
+        let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+        w.alice.send(&inv).await;
+        let inv_desk = w.bob.expect_request(Method::Invite).await;
+        let inv_mobile = mobile.expect_request(Method::Invite).await;
+        let mut desk = callee_dialog(&w.bob, &inv_desk);
+        let mut mob = callee_dialog(&mobile, &inv_mobile);
+        // Both answer at once: the 2xx of the loser crosses our CANCEL.
+        w.bob
+            .send(&ok_with(
+                &mut desk,
+                &inv_desk,
+                Some(&sdp(B_MEDIA, 6004, "sendrecv")),
+            ))
+            .await;
+        w.bob.expect_request(Method::Ack).await;
+        mobile
+            .send(&ok_with(
+                &mut mob,
+                &inv_mobile,
+                Some(&sdp(B_MEDIA, 6006, "sendrecv")),
+            ))
+            .await;
+        mobile.expect_request(Method::Ack).await;
+        let bye = mobile.expect_request(Method::Bye).await;
+        assert_eq!(bye.call_id(), inv_mobile.call_id());
+        mobile.send(&mob.response(&bye, 200, None)).await;
+        let ok = w.alice.expect_status(200).await;
+        assert_eq!(w.brain().calls().len(), 1);
+        let last = w.applied().pop().expect("ApplyCall");
+        assert_eq!(
+            last.legs[1].expected_remote,
+            Some(format!("{B_MEDIA}:6004").parse().expect("addr"))
+        );
+        let a = Dialog::from_uac(&inv, &ok).expect("dialog");
+        let mut ack = a.ack_for(1);
+        ack.prepend_header(HeaderName::Via, w.alice.via());
+        w.alice.send(&ack).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_binding_refuses_the_best_answer_goes_back() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        let mobile = second_phone(&w, None).await;
+        let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+        w.alice.send(&inv).await;
+        let inv_desk = w.bob.expect_request(Method::Invite).await;
+        let inv_mobile = mobile.expect_request(Method::Invite).await;
+        let mut desk = callee_dialog(&w.bob, &inv_desk);
+        let mut mob = callee_dialog(&mobile, &inv_mobile);
+        mobile.send(&mob.response(&inv_mobile, 500, None)).await;
+        mobile.expect_request(Method::Ack).await;
+        // One failure is not the end: the other phone still rings.
+        w.alice
+            .expect_silence(Duration::from_millis(300), |m| {
+                m.status().is_none_or(|c| c < 200)
+            })
+            .await;
+        w.bob.send(&desk.response(&inv_desk, 486, None)).await;
+        w.bob.expect_request(Method::Ack).await;
+        // 4xx beats 5xx (RFC 3261 §16.7).
+        let busy = w
+            .alice
+            .expect("a final response", |m| m.status().is_some_and(|c| c >= 200))
+            .await;
+        assert_eq!(busy.status(), Some(486));
+        let cdr = w.cdrs(1).await.remove(0);
+        assert_eq!(cdr.disposition, Disposition::Busy);
+        assert_eq!(w.released(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_6xx_from_one_binding_ends_the_call_at_once() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        let mobile = second_phone(&w, None).await;
+        let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+        w.alice.send(&inv).await;
+        let inv_desk = w.bob.expect_request(Method::Invite).await;
+        let inv_mobile = mobile.expect_request(Method::Invite).await;
+        let mut desk = callee_dialog(&w.bob, &inv_desk);
+        let mut mob = callee_dialog(&mobile, &inv_mobile);
+        w.bob.send(&desk.response(&inv_desk, 180, None)).await;
+        mobile.send(&mob.response(&inv_mobile, 603, None)).await;
+        let declined = w
+            .alice
+            .expect("a final response", |m| m.status().is_some_and(|c| c >= 200))
+            .await;
+        assert_eq!(declined.status(), Some(603));
+        let cancel = w.bob.expect_request(Method::Cancel).await;
+        w.bob.send(&Message::response_to(&cancel, 200, None)).await;
+        w.bob.send(&desk.response(&inv_desk, 487, None)).await;
+        w.bob.expect_request(Method::Ack).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_the_early_dialog_are_relayed_not_481() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+        w.alice.send(&inv).await;
+        let inv_b = w.bob.expect_request(Method::Invite).await;
+        let mut b = callee_dialog(&w.bob, &inv_b);
+        w.bob.send(&b.response(&inv_b, 180, None)).await;
+        let ringing = w.alice.expect_status(180).await;
+        let mut a = Dialog::from_uac(&inv, &ringing).expect("early dialog");
+
+        // Bob's UPDATE (no SDP: a session-timer style refresh) reaches alice.
+        let update = w
+            .bob
+            .send_request(b.request(Method::Update).expect("UPDATE"))
+            .await;
+        let update_a = w.alice.expect_request(Method::Update).await;
+        a.on_request(&update_a)
+            .expect("UPDATE in alice's early dialog");
+        w.alice.send(&a.response(&update_a, 200, None)).await;
+        let ok = w
+            .bob
+            .expect("200 to UPDATE", |m| {
+                m.cseq() == update.cseq() && m.status().is_some()
+            })
+            .await;
+        assert_eq!(ok.status(), Some(200), "{ok}");
+
+        // Alice's INFO reaches bob the same way.
+        let info = w
+            .alice
+            .send_request(
+                a.request_with_body(Method::Info, "application/dtmf-relay", "Signal=1\r\n")
+                    .expect("INFO"),
+            )
+            .await;
+        let info_b = w.bob.expect_request(Method::Info).await;
+        b.on_request(&info_b).expect("INFO in bob's early dialog");
+        w.bob.send(&b.response(&info_b, 200, None)).await;
+        let ok = w
+            .alice
+            .expect("200 to INFO", |m| {
+                m.cseq() == info.cseq() && m.status().is_some()
+            })
+            .await;
+        assert_eq!(ok.status(), Some(200), "{ok}");
+
+        // Alice's BYE in the early dialog ends the attempt like a CANCEL.
+        let bye = w
+            .alice
+            .send_request(a.request(Method::Bye).expect("BYE"))
+            .await;
+        w.alice
+            .expect("200 to BYE", |m| {
+                m.cseq() == bye.cseq() && m.status() == Some(200)
+            })
+            .await;
+        w.alice.expect_status(487).await;
+        let cancel = w.bob.expect_request(Method::Cancel).await;
+        w.bob.send(&Message::response_to(&cancel, 200, None)).await;
+        w.bob.send(&b.response(&inv_b, 487, None)).await;
+        let cdr = w.cdrs(1).await.remove(0);
+        assert_eq!(cdr.disposition, Disposition::Cancelled);
+    })
+    .await;
+}
