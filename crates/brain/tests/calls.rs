@@ -975,3 +975,147 @@ async fn requests_in_the_early_dialog_are_relayed_not_481() {
     })
     .await;
 }
+
+/// The CANCEL for `inv` (RFC 3261 §9.1: its Via, Call-ID, From, To, CSeq
+/// number).
+fn cancel_for(inv: &Message) -> Message {
+    let mut cancel = Message::request(Method::Cancel, inv.request_uri().expect("uri").clone());
+    for name in [
+        HeaderName::Via,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+    ] {
+        cancel.push_header(name, inv.header(name).expect("header"));
+    }
+    cancel.push_header(HeaderName::MaxForwards, "70");
+    cancel.push_header(HeaderName::CSeq, "1 CANCEL");
+    cancel.set_body(bytes::Bytes::new(), None);
+    cancel
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_that_crosses_our_200_changes_nothing() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+        w.alice.send(&inv).await;
+        let inv_b = w.bob.expect_request(Method::Invite).await;
+        let mut b = callee_dialog(&w.bob, &inv_b);
+        w.bob
+            .send(&ok_with(
+                &mut b,
+                &inv_b,
+                Some(&sdp(B_MEDIA, 6004, "sendrecv")),
+            ))
+            .await;
+        w.bob.expect_request(Method::Ack).await;
+        // Alice gives up just as the 200 comes (§9.2: a CANCEL after the
+        // final response has no effect on the call).
+        w.alice.send(&cancel_for(&inv)).await;
+        // The CANCEL itself is answered (200, or 481 once the INVITE's
+        // transaction is gone); the 200 to the INVITE comes again until ACKed.
+        let answer = w
+            .alice
+            .expect("an answer to the CANCEL", |m| {
+                m.cseq().is_some_and(|c| c.method == Method::Cancel)
+            })
+            .await;
+        assert!(matches!(answer.status(), Some(200 | 481)), "{answer}");
+        let ok = w
+            .alice
+            .expect("200 to the INVITE", |m| {
+                m.status() == Some(200) && m.cseq().is_some_and(|c| c.method == Method::Invite)
+            })
+            .await;
+        w.bob
+            .expect_silence(Duration::from_millis(300), |m| {
+                !matches!(m.method(), Some(Method::Cancel | Method::Bye))
+            })
+            .await;
+        let mut a = Dialog::from_uac(&inv, &ok).expect("dialog");
+        let mut ack = a.ack_for(1);
+        ack.prepend_header(HeaderName::Via, w.alice.via());
+        w.alice.send(&ack).await;
+        // Then hangs up the call it got: the normal end of an answered call.
+        w.alice
+            .send_request(a.request(Method::Bye).expect("BYE"))
+            .await;
+        w.alice
+            .expect("200 to BYE", |m| {
+                m.status() == Some(200) && m.cseq().is_some_and(|c| c.method == Method::Bye)
+            })
+            .await;
+        let bye_b = w.bob.expect_request(Method::Bye).await;
+        w.bob.send(&b.response(&bye_b, 200, None)).await;
+        let cdr = w.cdrs(1).await.remove(0);
+        assert_eq!(cdr.disposition, Disposition::Answered);
+        assert_eq!(cdr.hangup_side, HangupSide::Caller);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_that_crosses_our_cancel_is_acked_and_hung_up() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+        w.alice.send(&inv).await;
+        let inv_b = w.bob.expect_request(Method::Invite).await;
+        let mut b = callee_dialog(&w.bob, &inv_b);
+        w.bob.send(&b.response(&inv_b, 180, None)).await;
+        w.alice.expect_status(180).await;
+        w.alice.send(&cancel_for(&inv)).await;
+        w.alice.expect_status(487).await;
+        let cancel = w.bob.expect_request(Method::Cancel).await;
+        // Bob had already answered: his 200 crosses the CANCEL.
+        w.bob
+            .send(&ok_with(
+                &mut b,
+                &inv_b,
+                Some(&sdp(B_MEDIA, 6004, "sendrecv")),
+            ))
+            .await;
+        w.bob.send(&Message::response_to(&cancel, 200, None)).await;
+        let ack = w.bob.expect_request(Method::Ack).await;
+        assert_eq!(ack.cseq().map(|c| c.seq), Some(1));
+        let bye = w.bob.expect_request(Method::Bye).await;
+        b.on_request(&bye).expect("BYE in bob's dialog");
+        w.bob.send(&b.response(&bye, 200, None)).await;
+        let cdr = w.cdrs(1).await.remove(0);
+        assert_eq!(cdr.disposition, Disposition::Cancelled);
+        w.alice
+            .expect_silence(Duration::from_millis(300), |m| m.status() != Some(200))
+            .await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retransmitted_200_from_the_callee_is_acked_again() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+        w.alice.send(&inv).await;
+        let inv_b = w.bob.expect_request(Method::Invite).await;
+        let mut b = callee_dialog(&w.bob, &inv_b);
+        let ok = ok_with(&mut b, &inv_b, Some(&sdp(B_MEDIA, 6004, "sendrecv")));
+        w.bob.send(&ok).await;
+        let first = w.bob.expect_request(Method::Ack).await;
+        // Our ACK "was lost": bob sends his 200 again and gets the same ACK.
+        w.bob.send(&ok).await;
+        let again = w.bob.expect_request(Method::Ack).await;
+        assert_eq!(again.cseq(), first.cseq());
+        assert_eq!(again.to_tag(), first.to_tag());
+        // A 2xx ACK is its own transaction: not the INVITE's branch (§17.1.1.3).
+        let branch = |m: &Message| {
+            m.vias()
+                .next()
+                .and_then(|v| v.ok())
+                .and_then(|v| v.branch().map(str::to_string))
+        };
+        assert_ne!(branch(&first), branch(&inv_b));
+        w.alice.expect_status(200).await;
+    })
+    .await;
+}
