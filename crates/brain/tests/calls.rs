@@ -1119,3 +1119,63 @@ async fn a_retransmitted_200_from_the_callee_is_acked_again() {
     })
     .await;
 }
+
+fn pcma_sdp(ip: &str, port: u16) -> String {
+    format!(
+        "v=0\r\no=- 1 2 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=sendrecv\r\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callee_changes_codec_and_port_with_a_reinvite() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        let mut call = answer_call(&w).await;
+        // Bob moves to PCMA on another port.
+        let reinv = call
+            .b
+            .request_with_body(Method::Invite, "application/sdp", pcma_sdp(B_MEDIA, 6008))
+            .expect("re-INVITE");
+        let reinv = w.bob.send_request(reinv).await;
+        let reinv_a = w.alice.expect_request(Method::Invite).await;
+        call.a
+            .on_request(&reinv_a)
+            .expect("re-INVITE in alice's dialog");
+        assert_eq!(media_of(&reinv_a), (IpAddr::from(SBC_IP), call.port_a));
+        let offer = body_sdp(&reinv_a);
+        assert_eq!(offer.media[0].formats, vec!["8".to_string()], "PCMA only");
+        w.alice
+            .send(&ok_with(
+                &mut call.a,
+                &reinv_a,
+                Some(&pcma_sdp(A_MEDIA, 5004)),
+            ))
+            .await;
+        w.alice.expect_request(Method::Ack).await;
+        let ok = w
+            .bob
+            .expect("200 to re-INVITE", |m| {
+                m.status() == Some(200) && m.cseq() == reinv.cseq()
+            })
+            .await;
+        assert_eq!(media_of(&ok), (IpAddr::from(SBC_IP), call.port_b));
+        assert_eq!(body_sdp(&ok).media[0].formats, vec!["8".to_string()]);
+        call.b.on_response(&ok).expect("200 in bob's dialog");
+        let mut ack = call.b.ack_for(reinv.cseq().expect("cseq").seq);
+        ack.prepend_header(HeaderName::Via, w.bob.via());
+        w.bob.send(&ack).await;
+
+        // The SBC now relays PCMA, to bob's new port.
+        let last = w.applied().pop().expect("ApplyCall");
+        assert_eq!(
+            last.legs[1].expected_remote,
+            Some(format!("{B_MEDIA}:6008").parse().expect("addr"))
+        );
+        for leg in &last.legs {
+            let pts: Vec<u8> = leg.payload_types.iter().map(|p| p.pt).collect();
+            assert_eq!(pts, vec![8], "{leg:?}");
+        }
+    })
+    .await;
+}
