@@ -1107,8 +1107,12 @@ impl Call {
                 if code == 100 {
                     return;
                 }
-                self.focus(i);
-                self.ensure_dialog_b(&msg);
+                // A provisional without a To tag makes no early dialog:
+                // leg B keeps standing for the fork that has one.
+                if msg.to_tag().is_some() {
+                    self.focus(i);
+                    self.ensure_dialog_b(&msg);
+                }
                 let invite = self.invite_a.clone();
                 let mut resp = self.dialog_response(Side::A, &invite, code, msg.reason());
                 // Early media: leg B's answer, pointed at the SBC.
