@@ -39,6 +39,11 @@ pub use limit::RateLimit;
 pub struct B2buaConfig {
     /// How long leg B may ring before the call is given up (480 to A).
     pub no_answer: Duration,
+    /// How long leg B may stay silent — not even a 100 Trying — before
+    /// the call is given up (408 to A). A phone that is off or out of
+    /// reach is found out in this time rather than at Timer B (64·T1,
+    /// 32 s), and its media ports go back with it.
+    pub no_response: Duration,
     /// Check digest credentials on INVITE. Off: the From user is trusted
     /// (tests, trusted networks).
     pub authenticate: bool,
@@ -56,6 +61,7 @@ impl Default for B2buaConfig {
     fn default() -> Self {
         Self {
             no_answer: Duration::from_secs(60),
+            no_response: Duration::from_secs(10),
             authenticate: true,
             invite_rate: RateLimit::default(),
             t1: Duration::from_millis(500),

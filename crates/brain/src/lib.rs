@@ -25,6 +25,7 @@ use sip::transaction::Event;
 use sip::uas::{UasPolicy, check_request};
 use sip::{HeaderName, Message, Method};
 use sip_transport::endpoint::{Endpoint, EndpointConfig};
+use sip_transport::guard::GuardConfig;
 use sip_transport::{ListenerConfig, Transport, TransportConfig, TransportError};
 use store::Store;
 use tokio::task::JoinHandle;
@@ -56,6 +57,9 @@ pub struct BrainConfig {
     /// Where CDRs wait while the store refuses them (`tandem up`:
     /// `<data dir>/cdr-spool.jsonl`). Without one, such CDRs are only logged.
     pub cdr_spool: Option<std::path::PathBuf>,
+    /// When a source that keeps sending garbage or wrong passwords is
+    /// ignored, and for how long.
+    pub guard: GuardConfig,
 }
 
 impl Default for BrainConfig {
@@ -75,6 +79,7 @@ impl Default for BrainConfig {
             b2bua: B2buaConfig::default(),
             registrar: RegistrarConfig::default(),
             cdr_spool: None,
+            guard: GuardConfig::default(),
         }
     }
 }
@@ -132,6 +137,7 @@ impl Brain {
         let started = Endpoint::start(EndpointConfig {
             transport: config.sip.clone(),
             transactions: config.transactions.clone(),
+            guard: config.guard.clone(),
             ..EndpointConfig::default()
         })
         .await;

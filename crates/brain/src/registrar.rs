@@ -71,7 +71,10 @@ pub struct RegistrarConfig {
     pub default_expires: u32,
     /// How often NAT'd bindings get an OPTIONS; zero turns keep-alives off.
     pub keepalive_interval: Duration,
-    /// Keep-alives in a row that may time out before the binding is dropped.
+    /// Keep-alives in a row that must go unanswered before the binding is
+    /// dropped. Any answer counts as alive (a phone that says 405 or 501
+    /// to OPTIONS is still there); more than one, because one lost
+    /// datagram must not unregister a phone.
     pub keepalive_failures: u32,
     /// How often expired bindings are deleted; zero turns purging off.
     pub purge_interval: Duration,
@@ -84,7 +87,7 @@ impl Default for RegistrarConfig {
             max_expires: 3600,
             default_expires: 3600,
             keepalive_interval: Duration::from_secs(30),
-            keepalive_failures: 1,
+            keepalive_failures: 3,
             purge_interval: Duration::from_secs(60),
         }
     }
@@ -120,7 +123,8 @@ struct Target {
 #[derive(Default)]
 struct KeepAlive {
     targets: HashMap<Key, Target>,
-    pending: HashMap<TxId, Key>,
+    /// Keep-alives in flight, and whether the phone has answered each yet.
+    pending: HashMap<TxId, (Key, bool)>,
 }
 
 struct Inner {
@@ -290,12 +294,12 @@ impl Registrar {
     /// `Terminated`). Returns true when the event was a keep-alive's, which
     /// the caller then ignores.
     pub async fn on_event(&self, ev: &Event) -> bool {
-        let (tx, outcome) = match ev {
-            Event::Response { tx, msg } => match msg.status() {
-                Some(s) if s >= 200 => (*tx, Some(true)),
-                _ => (*tx, None),
-            },
-            Event::Timeout { tx, .. } | Event::TransportError { tx } => (*tx, Some(false)),
+        // Any response, provisional or final and whatever its code (a phone
+        // may well refuse OPTIONS with 405 or 501), shows the phone is
+        // there; only silence or a failed send counts against it.
+        let (tx, answered) = match ev {
+            Event::Response { tx, .. } => (*tx, true),
+            Event::Timeout { tx, .. } | Event::TransportError { tx } => (*tx, false),
             Event::Terminated { tx } => {
                 let mut ka = self.inner.keepalive();
                 return ka.pending.remove(tx).is_some();
@@ -304,23 +308,32 @@ impl Registrar {
         };
         let drop_key = {
             let mut ka = self.inner.keepalive();
-            let Some(key) = ka.pending.get(&tx).cloned() else {
+            let Some((key, heard)) = ka.pending.get_mut(&tx).map(|p| {
+                let heard = p.1;
+                p.1 |= answered;
+                (p.0.clone(), heard)
+            }) else {
                 return false;
             };
-            let Some(outcome) = outcome else {
-                // A provisional response: the final one is still to come.
-                return true;
-            };
-            ka.pending.remove(&tx);
             let limit = self.inner.config.keepalive_failures.max(1);
             let Some(target) = ka.targets.get_mut(&key) else {
                 return true;
             };
-            if target.in_flight.is_some_and(|(t, _)| t == tx) {
+            if !answered && target.in_flight.is_some_and(|(t, _)| t == tx) {
                 target.in_flight = None;
             }
-            if outcome {
+            if answered {
                 target.failures = 0;
+                // The final answer ends the round; a provisional keeps it
+                // open (no new OPTIONS on top of this one).
+                if matches!(ev, Event::Response { msg, .. } if msg.status().is_some_and(|c| c >= 200))
+                    && target.in_flight.is_some_and(|(t, _)| t == tx)
+                {
+                    target.in_flight = None;
+                }
+                None
+            } else if heard {
+                // It answered 1xx and then went quiet: still alive.
                 None
             } else {
                 target.failures += 1;
@@ -818,7 +831,7 @@ impl Inner {
                         if let Some((old, _)) = t.in_flight.replace((tx, Instant::now())) {
                             ka.pending.remove(&old);
                         }
-                        ka.pending.insert(tx, key);
+                        ka.pending.insert(tx, (key, false));
                     }
                 }
                 Err(e) => debug!(error = %e, contact = %key.1, "keep-alive not sent"),

@@ -614,3 +614,606 @@ async fn an_sbc_that_fills_its_slice_is_given_the_next() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callee_that_never_answers_times_out_with_408() {
+    bounded(async {
+        // Timer B is 64·T1: 3.2 s here, far sooner than the no-answer time.
+        let w = world(Options {
+            t1: Duration::from_millis(50),
+            no_answer: Duration::from_secs(25),
+            ..Options::default()
+        })
+        .await;
+        let started = std::time::Instant::now();
+        w.alice
+            .send(&invite(
+                &w.alice,
+                "bob",
+                Some(&sdp(A_MEDIA, 5004, "sendrecv")),
+            ))
+            .await;
+        // Bob's phone is gone: his socket takes the INVITEs and says nothing.
+        let final_resp = w
+            .alice
+            .expect_within("a final response", Duration::from_secs(8), |m| {
+                m.status().is_some_and(|c| c >= 200)
+            })
+            .await;
+        assert_eq!(final_resp.status(), Some(408), "{final_resp}");
+        assert!(started.elapsed() < Duration::from_secs(8));
+        let cdr = w.cdrs(1).await.remove(0);
+        assert_eq!(cdr.disposition, Disposition::NoAnswer);
+        assert_eq!(w.released(), 1, "the call's media ports were released");
+        assert!(w.brain().calls().is_empty(), "no call left ringing");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_callee_is_given_up_long_before_timer_b() {
+    bounded(async {
+        // Real timers (Timer B would be 32 s); the callee may stay silent 1 s.
+        let w = world(Options {
+            no_response: Duration::from_secs(1),
+            ..Options::default()
+        })
+        .await;
+        let started = std::time::Instant::now();
+        w.alice
+            .send(&invite(
+                &w.alice,
+                "bob",
+                Some(&sdp(A_MEDIA, 5004, "sendrecv")),
+            ))
+            .await;
+        let inv_b = w.bob.expect_request(Method::Invite).await;
+        let final_resp = w
+            .alice
+            .expect("a final response", |m| m.status().is_some_and(|c| c >= 200))
+            .await;
+        assert_eq!(final_resp.status(), Some(408), "{final_resp}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        let cdr = w.cdrs(1).await.remove(0);
+        assert_eq!(cdr.disposition, Disposition::NoAnswer);
+        assert_eq!(cdr.sip_code, 408);
+        assert_eq!(w.released(), 1, "the call's media ports were released");
+
+        // The phone wakes up and rings after all: the brain cancels it.
+        let mut b = callee_dialog(&w.bob, &inv_b);
+        w.bob.send(&b.response(&inv_b, 180, None)).await;
+        let cancel = w.bob.expect_request(Method::Cancel).await;
+        w.bob.send(&Message::response_to(&cancel, 200, None)).await;
+        w.bob.send(&b.response(&inv_b, 487, None)).await;
+        w.bob.expect_request(Method::Ack).await;
+        w.alice
+            .expect_silence(Duration::from_millis(300), |m| m.status() != Some(180))
+            .await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_banned_for_wrong_passwords_still_gets_a_final_answer() {
+    bounded(async {
+        let w = world(Options {
+            authenticate: true,
+            guard: sip_transport::guard::GuardConfig {
+                offences_per_sec: 0.001,
+                burst: 2.0,
+                ban: Duration::from_secs(42),
+                ..Default::default()
+            },
+            ..Options::default()
+        })
+        .await;
+        let offer = sdp(A_MEDIA, 5004, "sendrecv");
+        let first = invite(&w.alice, "bob", Some(&offer));
+        w.alice.send(&first).await;
+        let challenge = w.alice.expect_status(407).await;
+        let challenge = challenge
+            .header_lines(HeaderName::ProxyAuthenticate)
+            .find_map(|v| sip::auth::Challenge::parse(v).ok())
+            .expect("a challenge");
+        let uri = format!("sip:bob@{DOMAIN}");
+        // Wrong passwords: the budget of 2 is answered 403, the offence
+        // that spends it gets 503 with the ban time as Retry-After.
+        let mut codes = Vec::new();
+        for nc in 1..=3 {
+            let mut inv = invite(&w.alice, "bob", Some(&offer));
+            let creds =
+                sip::auth::respond(&challenge, "alice", "wrong", "INVITE", &uri, None, "cn", nc)
+                    .expect("credentials");
+            inv.push_header(HeaderName::ProxyAuthorization, creds.to_string());
+            w.alice.send(&inv).await;
+            let resp = w
+                .alice
+                .expect("a final response", |m| {
+                    m.status().is_some_and(|c| c >= 200) && m.call_id() == inv.call_id()
+                })
+                .await;
+            if resp.status() == Some(503) {
+                assert_eq!(resp.header(HeaderName::RetryAfter), Some("42"));
+            }
+            codes.push(resp.status());
+        }
+        assert_eq!(codes, vec![Some(403), Some(403), Some(503)]);
+        // Banned: nothing more is answered, nothing rings.
+        // (The earlier refusals are retransmitted until ACKed; that is fine.)
+        let banned = invite(&w.alice, "bob", Some(&offer));
+        w.alice.send(&banned).await;
+        w.alice
+            .expect_silence(Duration::from_millis(500), |m| {
+                m.call_id() != banned.call_id()
+            })
+            .await;
+        w.bob
+            .expect_silence(Duration::from_millis(100), |_| false)
+            .await;
+    })
+    .await;
+}
+
+/// A second phone of bob's, registered (behind NAT) from its own socket.
+async fn second_phone(w: &World, q_milli: Option<u16>) -> Ua {
+    let phone = Ua::new("bob", w.bob.brain).await;
+    let now = store::now_ms();
+    w.store
+        .upsert_binding(&store::NewBinding {
+            subscriber_id: w.bob_sub.id,
+            contact: "sip:bob@192.0.2.98:5062",
+            transport: "udp",
+            source: phone.addr,
+            flow_token: None,
+            expires_at: now + 3_600_000,
+            call_id: "reg-bob-2",
+            cseq: 1,
+            q_milli,
+            instance_id: None,
+            reg_id: None,
+            user_agent: None,
+            now,
+        })
+        .await
+        .expect("binding");
+    phone
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_binding_rings_and_the_first_answer_wins() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        // The desk phone has the lower q: it rings all the same.
+        let mobile = second_phone(&w, Some(500)).await;
+        let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+        w.alice.send(&inv).await;
+        let inv_desk = w.bob.expect_request(Method::Invite).await;
+        let inv_mobile = mobile.expect_request(Method::Invite).await;
+        assert_eq!(inv_mobile.call_id(), inv_desk.call_id());
+        assert_eq!(
+            inv_mobile.request_uri().map(|u| u.to_string()).as_deref(),
+            Some("sip:bob@192.0.2.98:5062")
+        );
+        assert_eq!(media_of(&inv_mobile), media_of(&inv_desk));
+
+        let mut desk = callee_dialog(&w.bob, &inv_desk);
+        w.bob.send(&desk.response(&inv_desk, 180, None)).await;
+        w.alice.expect_status(180).await;
+        let mut mob = callee_dialog(&mobile, &inv_mobile);
+        mobile.send(&mob.response(&inv_mobile, 180, None)).await;
+        mobile
+            .send(&ok_with(
+                &mut mob,
+                &inv_mobile,
+                Some(&sdp(B_MEDIA, 6006, "sendrecv")),
+            ))
+            .await;
+        mobile.expect_request(Method::Ack).await;
+        let ok = w.alice.expect_status(200).await;
+        assert_eq!(media_of(&ok).0, IpAddr::from(SBC_IP));
+        // The desk phone stops ringing.
+        let cancel = w.bob.expect_request(Method::Cancel).await;
+        w.bob.send(&Message::response_to(&cancel, 200, None)).await;
+        w.bob.send(&desk.response(&inv_desk, 487, None)).await;
+        w.bob.expect_request(Method::Ack).await;
+        let last = w.applied().pop().expect("ApplyCall");
+        assert_eq!(
+            last.legs[1].expected_remote,
+            Some(format!("{B_MEDIA}:6006").parse().expect("addr")),
+            "media goes to the phone that answered"
+        );
+
+        // The call is the mobile's: its BYE ends it.
+        let a = Dialog::from_uac(&inv, &ok).expect("dialog");
+        let mut ack = a.ack_for(1);
+        ack.prepend_header(HeaderName::Via, w.alice.via());
+        w.alice.send(&ack).await;
+        mobile
+            .send_request(mob.request(Method::Bye).expect("BYE"))
+            .await;
+        mobile.expect_status(200).await;
+        w.alice.expect_request(Method::Bye).await;
+        let cdr = w.cdrs(1).await.remove(0);
+        assert_eq!(cdr.disposition, Disposition::Answered);
+        assert_eq!(cdr.hangup_side, HangupSide::Callee);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_answer_is_acked_and_hung_up() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        let mobile = second_phone(&w, None).await;
+        let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+        w.alice.send(&inv).await;
+        let inv_desk = w.bob.expect_request(Method::Invite).await;
+        let inv_mobile = mobile.expect_request(Method::Invite).await;
+        let mut desk = callee_dialog(&w.bob, &inv_desk);
+        let mut mob = callee_dialog(&mobile, &inv_mobile);
+        // Both answer at once: the 2xx of the loser crosses our CANCEL.
+        w.bob
+            .send(&ok_with(
+                &mut desk,
+                &inv_desk,
+                Some(&sdp(B_MEDIA, 6004, "sendrecv")),
+            ))
+            .await;
+        w.bob.expect_request(Method::Ack).await;
+        mobile
+            .send(&ok_with(
+                &mut mob,
+                &inv_mobile,
+                Some(&sdp(B_MEDIA, 6006, "sendrecv")),
+            ))
+            .await;
+        mobile.expect_request(Method::Ack).await;
+        let bye = mobile.expect_request(Method::Bye).await;
+        assert_eq!(bye.call_id(), inv_mobile.call_id());
+        mobile.send(&mob.response(&bye, 200, None)).await;
+        let ok = w.alice.expect_status(200).await;
+        assert_eq!(w.brain().calls().len(), 1);
+        let last = w.applied().pop().expect("ApplyCall");
+        assert_eq!(
+            last.legs[1].expected_remote,
+            Some(format!("{B_MEDIA}:6004").parse().expect("addr"))
+        );
+        let a = Dialog::from_uac(&inv, &ok).expect("dialog");
+        let mut ack = a.ack_for(1);
+        ack.prepend_header(HeaderName::Via, w.alice.via());
+        w.alice.send(&ack).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_every_binding_refuses_the_best_answer_goes_back() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        let mobile = second_phone(&w, None).await;
+        let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+        w.alice.send(&inv).await;
+        let inv_desk = w.bob.expect_request(Method::Invite).await;
+        let inv_mobile = mobile.expect_request(Method::Invite).await;
+        let mut desk = callee_dialog(&w.bob, &inv_desk);
+        let mut mob = callee_dialog(&mobile, &inv_mobile);
+        mobile.send(&mob.response(&inv_mobile, 500, None)).await;
+        mobile.expect_request(Method::Ack).await;
+        // One failure is not the end: the other phone still rings.
+        w.alice
+            .expect_silence(Duration::from_millis(300), |m| {
+                m.status().is_none_or(|c| c < 200)
+            })
+            .await;
+        w.bob.send(&desk.response(&inv_desk, 486, None)).await;
+        w.bob.expect_request(Method::Ack).await;
+        // 4xx beats 5xx (RFC 3261 §16.7).
+        let busy = w
+            .alice
+            .expect("a final response", |m| m.status().is_some_and(|c| c >= 200))
+            .await;
+        assert_eq!(busy.status(), Some(486));
+        let cdr = w.cdrs(1).await.remove(0);
+        assert_eq!(cdr.disposition, Disposition::Busy);
+        assert_eq!(w.released(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_6xx_from_one_binding_ends_the_call_at_once() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        let mobile = second_phone(&w, None).await;
+        let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+        w.alice.send(&inv).await;
+        let inv_desk = w.bob.expect_request(Method::Invite).await;
+        let inv_mobile = mobile.expect_request(Method::Invite).await;
+        let mut desk = callee_dialog(&w.bob, &inv_desk);
+        let mut mob = callee_dialog(&mobile, &inv_mobile);
+        w.bob.send(&desk.response(&inv_desk, 180, None)).await;
+        mobile.send(&mob.response(&inv_mobile, 603, None)).await;
+        let declined = w
+            .alice
+            .expect("a final response", |m| m.status().is_some_and(|c| c >= 200))
+            .await;
+        assert_eq!(declined.status(), Some(603));
+        let cancel = w.bob.expect_request(Method::Cancel).await;
+        w.bob.send(&Message::response_to(&cancel, 200, None)).await;
+        w.bob.send(&desk.response(&inv_desk, 487, None)).await;
+        w.bob.expect_request(Method::Ack).await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_the_early_dialog_are_relayed_not_481() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+        w.alice.send(&inv).await;
+        let inv_b = w.bob.expect_request(Method::Invite).await;
+        let mut b = callee_dialog(&w.bob, &inv_b);
+        w.bob.send(&b.response(&inv_b, 180, None)).await;
+        let ringing = w.alice.expect_status(180).await;
+        let mut a = Dialog::from_uac(&inv, &ringing).expect("early dialog");
+
+        // Bob's UPDATE (no SDP: a session-timer style refresh) reaches alice.
+        let update = w
+            .bob
+            .send_request(b.request(Method::Update).expect("UPDATE"))
+            .await;
+        let update_a = w.alice.expect_request(Method::Update).await;
+        a.on_request(&update_a)
+            .expect("UPDATE in alice's early dialog");
+        w.alice.send(&a.response(&update_a, 200, None)).await;
+        let ok = w
+            .bob
+            .expect("200 to UPDATE", |m| {
+                m.cseq() == update.cseq() && m.status().is_some()
+            })
+            .await;
+        assert_eq!(ok.status(), Some(200), "{ok}");
+
+        // Alice's INFO reaches bob the same way.
+        let info = w
+            .alice
+            .send_request(
+                a.request_with_body(Method::Info, "application/dtmf-relay", "Signal=1\r\n")
+                    .expect("INFO"),
+            )
+            .await;
+        let info_b = w.bob.expect_request(Method::Info).await;
+        b.on_request(&info_b).expect("INFO in bob's early dialog");
+        w.bob.send(&b.response(&info_b, 200, None)).await;
+        let ok = w
+            .alice
+            .expect("200 to INFO", |m| {
+                m.cseq() == info.cseq() && m.status().is_some()
+            })
+            .await;
+        assert_eq!(ok.status(), Some(200), "{ok}");
+
+        // Alice's BYE in the early dialog ends the attempt like a CANCEL.
+        let bye = w
+            .alice
+            .send_request(a.request(Method::Bye).expect("BYE"))
+            .await;
+        w.alice
+            .expect("200 to BYE", |m| {
+                m.cseq() == bye.cseq() && m.status() == Some(200)
+            })
+            .await;
+        w.alice.expect_status(487).await;
+        let cancel = w.bob.expect_request(Method::Cancel).await;
+        w.bob.send(&Message::response_to(&cancel, 200, None)).await;
+        w.bob.send(&b.response(&inv_b, 487, None)).await;
+        let cdr = w.cdrs(1).await.remove(0);
+        assert_eq!(cdr.disposition, Disposition::Cancelled);
+    })
+    .await;
+}
+
+/// The CANCEL for `inv` (RFC 3261 §9.1: its Via, Call-ID, From, To, CSeq
+/// number).
+fn cancel_for(inv: &Message) -> Message {
+    let mut cancel = Message::request(Method::Cancel, inv.request_uri().expect("uri").clone());
+    for name in [
+        HeaderName::Via,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+    ] {
+        cancel.push_header(name, inv.header(name).expect("header"));
+    }
+    cancel.push_header(HeaderName::MaxForwards, "70");
+    cancel.push_header(HeaderName::CSeq, "1 CANCEL");
+    cancel.set_body(bytes::Bytes::new(), None);
+    cancel
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_that_crosses_our_200_changes_nothing() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+        w.alice.send(&inv).await;
+        let inv_b = w.bob.expect_request(Method::Invite).await;
+        let mut b = callee_dialog(&w.bob, &inv_b);
+        w.bob
+            .send(&ok_with(
+                &mut b,
+                &inv_b,
+                Some(&sdp(B_MEDIA, 6004, "sendrecv")),
+            ))
+            .await;
+        w.bob.expect_request(Method::Ack).await;
+        // Alice gives up just as the 200 comes (§9.2: a CANCEL after the
+        // final response has no effect on the call).
+        w.alice.send(&cancel_for(&inv)).await;
+        // The CANCEL itself is answered (200, or 481 once the INVITE's
+        // transaction is gone); the 200 to the INVITE comes again until ACKed.
+        let answer = w
+            .alice
+            .expect("an answer to the CANCEL", |m| {
+                m.cseq().is_some_and(|c| c.method == Method::Cancel)
+            })
+            .await;
+        assert!(matches!(answer.status(), Some(200 | 481)), "{answer}");
+        let ok = w
+            .alice
+            .expect("200 to the INVITE", |m| {
+                m.status() == Some(200) && m.cseq().is_some_and(|c| c.method == Method::Invite)
+            })
+            .await;
+        w.bob
+            .expect_silence(Duration::from_millis(300), |m| {
+                !matches!(m.method(), Some(Method::Cancel | Method::Bye))
+            })
+            .await;
+        let mut a = Dialog::from_uac(&inv, &ok).expect("dialog");
+        let mut ack = a.ack_for(1);
+        ack.prepend_header(HeaderName::Via, w.alice.via());
+        w.alice.send(&ack).await;
+        // Then hangs up the call it got: the normal end of an answered call.
+        w.alice
+            .send_request(a.request(Method::Bye).expect("BYE"))
+            .await;
+        w.alice
+            .expect("200 to BYE", |m| {
+                m.status() == Some(200) && m.cseq().is_some_and(|c| c.method == Method::Bye)
+            })
+            .await;
+        let bye_b = w.bob.expect_request(Method::Bye).await;
+        w.bob.send(&b.response(&bye_b, 200, None)).await;
+        let cdr = w.cdrs(1).await.remove(0);
+        assert_eq!(cdr.disposition, Disposition::Answered);
+        assert_eq!(cdr.hangup_side, HangupSide::Caller);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_that_crosses_our_cancel_is_acked_and_hung_up() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+        w.alice.send(&inv).await;
+        let inv_b = w.bob.expect_request(Method::Invite).await;
+        let mut b = callee_dialog(&w.bob, &inv_b);
+        w.bob.send(&b.response(&inv_b, 180, None)).await;
+        w.alice.expect_status(180).await;
+        w.alice.send(&cancel_for(&inv)).await;
+        w.alice.expect_status(487).await;
+        let cancel = w.bob.expect_request(Method::Cancel).await;
+        // Bob had already answered: his 200 crosses the CANCEL.
+        w.bob
+            .send(&ok_with(
+                &mut b,
+                &inv_b,
+                Some(&sdp(B_MEDIA, 6004, "sendrecv")),
+            ))
+            .await;
+        w.bob.send(&Message::response_to(&cancel, 200, None)).await;
+        let ack = w.bob.expect_request(Method::Ack).await;
+        assert_eq!(ack.cseq().map(|c| c.seq), Some(1));
+        let bye = w.bob.expect_request(Method::Bye).await;
+        b.on_request(&bye).expect("BYE in bob's dialog");
+        w.bob.send(&b.response(&bye, 200, None)).await;
+        let cdr = w.cdrs(1).await.remove(0);
+        assert_eq!(cdr.disposition, Disposition::Cancelled);
+        w.alice
+            .expect_silence(Duration::from_millis(300), |m| m.status() != Some(200))
+            .await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retransmitted_200_from_the_callee_is_acked_again() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        let inv = invite(&w.alice, "bob", Some(&sdp(A_MEDIA, 5004, "sendrecv")));
+        w.alice.send(&inv).await;
+        let inv_b = w.bob.expect_request(Method::Invite).await;
+        let mut b = callee_dialog(&w.bob, &inv_b);
+        let ok = ok_with(&mut b, &inv_b, Some(&sdp(B_MEDIA, 6004, "sendrecv")));
+        w.bob.send(&ok).await;
+        let first = w.bob.expect_request(Method::Ack).await;
+        // Our ACK "was lost": bob sends his 200 again and gets the same ACK.
+        w.bob.send(&ok).await;
+        let again = w.bob.expect_request(Method::Ack).await;
+        assert_eq!(again.cseq(), first.cseq());
+        assert_eq!(again.to_tag(), first.to_tag());
+        // A 2xx ACK is its own transaction: not the INVITE's branch (§17.1.1.3).
+        let branch = |m: &Message| {
+            m.vias()
+                .next()
+                .and_then(|v| v.ok())
+                .and_then(|v| v.branch().map(str::to_string))
+        };
+        assert_ne!(branch(&first), branch(&inv_b));
+        w.alice.expect_status(200).await;
+    })
+    .await;
+}
+
+fn pcma_sdp(ip: &str, port: u16) -> String {
+    format!(
+        "v=0\r\no=- 1 2 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=sendrecv\r\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callee_changes_codec_and_port_with_a_reinvite() {
+    bounded(async {
+        let w = world(Options::default()).await;
+        let mut call = answer_call(&w).await;
+        // Bob moves to PCMA on another port.
+        let reinv = call
+            .b
+            .request_with_body(Method::Invite, "application/sdp", pcma_sdp(B_MEDIA, 6008))
+            .expect("re-INVITE");
+        let reinv = w.bob.send_request(reinv).await;
+        let reinv_a = w.alice.expect_request(Method::Invite).await;
+        call.a
+            .on_request(&reinv_a)
+            .expect("re-INVITE in alice's dialog");
+        assert_eq!(media_of(&reinv_a), (IpAddr::from(SBC_IP), call.port_a));
+        let offer = body_sdp(&reinv_a);
+        assert_eq!(offer.media[0].formats, vec!["8".to_string()], "PCMA only");
+        w.alice
+            .send(&ok_with(
+                &mut call.a,
+                &reinv_a,
+                Some(&pcma_sdp(A_MEDIA, 5004)),
+            ))
+            .await;
+        w.alice.expect_request(Method::Ack).await;
+        let ok = w
+            .bob
+            .expect("200 to re-INVITE", |m| {
+                m.status() == Some(200) && m.cseq() == reinv.cseq()
+            })
+            .await;
+        assert_eq!(media_of(&ok), (IpAddr::from(SBC_IP), call.port_b));
+        assert_eq!(body_sdp(&ok).media[0].formats, vec!["8".to_string()]);
+        call.b.on_response(&ok).expect("200 in bob's dialog");
+        let mut ack = call.b.ack_for(reinv.cseq().expect("cseq").seq);
+        ack.prepend_header(HeaderName::Via, w.bob.via());
+        w.bob.send(&ack).await;
+
+        // The SBC now relays PCMA, to bob's new port.
+        let last = w.applied().pop().expect("ApplyCall");
+        assert_eq!(
+            last.legs[1].expected_remote,
+            Some(format!("{B_MEDIA}:6008").parse().expect("addr"))
+        );
+        for leg in &last.legs {
+            let pts: Vec<u8> = leg.payload_types.iter().map(|p| p.pt).collect();
+            assert_eq!(pts, vec![8], "{leg:?}");
+        }
+    })
+    .await;
+}

@@ -726,6 +726,78 @@ async fn nat_keepalives_reach_the_source_and_drop_a_dead_phone() {
     .await;
 }
 
+/// The next OPTIONS the phone's socket receives.
+async fn next_options(sock: &UdpSocket) -> (Message, SocketAddr) {
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let (n, from) = timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+            .await
+            .expect("a keep-alive")
+            .expect("recv");
+        let req = sip::parse_datagram(buf[..n].to_vec()).expect("parse");
+        if req.method() == Some(&Method::Options) {
+            return (req, from);
+        }
+    }
+}
+
+fn top_branch(msg: &Message) -> Option<String> {
+    msg.vias()
+        .next()
+        .and_then(|v| v.ok())
+        .and_then(|v| v.branch().map(str::to_string))
+}
+
+#[tokio::test]
+async fn a_phone_that_misses_one_keepalive_or_refuses_options_stays_registered() {
+    bounded(async {
+        let config = RegistrarConfig {
+            keepalive_interval: Duration::from_millis(100),
+            ..RegistrarConfig::default()
+        };
+        let (b, _dir) = brain_with(config, GuardConfig::default()).await;
+        let mut phone = Phone::new(b.addr, "alice", "s3cret").await;
+        let resp = phone
+            .register(&[contact("sip:alice@10.0.0.5:5060", None)])
+            .await;
+        assert_eq!(resp.status(), Some(200), "{resp}");
+        let online = || async {
+            matches!(
+                b.registrar
+                    .lookup(&b.tenant, "alice", store::now_ms())
+                    .await
+                    .expect("lookup"),
+                Lookup::Online(..)
+            )
+        };
+        // The first keep-alive is lost: the phone never sees it, and its
+        // transaction times out (64·T1 = 1.28 s here).
+        let (missed, _) = next_options(&phone.sock).await;
+        let missed_branch = top_branch(&missed);
+        let mut answered = 0;
+        while answered < 4 {
+            let (req, from) = next_options(&phone.sock).await;
+            if top_branch(&req) == missed_branch {
+                continue;
+            }
+            // Like SIPp's UAS: OPTIONS is not something it implements.
+            let refusal = Message::response_to(&req, 501, None);
+            phone
+                .sock
+                .send_to(&refusal.to_bytes(), from)
+                .await
+                .expect("answer");
+            answered += 1;
+        }
+        assert!(
+            online().await,
+            "one lost keep-alive and 501s must not unregister the phone"
+        );
+        assert_eq!(b.registrar.keepalive_targets(), 1);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn metrics_count_what_happened() {
     bounded(async {

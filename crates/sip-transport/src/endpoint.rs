@@ -75,6 +75,7 @@ pub struct Endpoint {
     commands: mpsc::Sender<Command>,
     transport: TransportLayer,
     stats: Arc<EndpointStats>,
+    ban: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +100,7 @@ impl Endpoint {
         };
         let (events, event_rx) = mpsc::channel(queue);
         let stats = Arc::new(EndpointStats::default());
+        let ban = cfg.guard.ban;
         let driver = Driver {
             layer: TransactionLayer::new(cfg.transactions),
             guard: SourceGuard::new(cfg.guard),
@@ -112,6 +114,7 @@ impl Endpoint {
                 commands,
                 transport,
                 stats,
+                ban,
             },
             event_rx,
         ))
@@ -123,6 +126,12 @@ impl Endpoint {
 
     pub fn stats(&self) -> &EndpointStats {
         &self.stats
+    }
+
+    /// How long the abuse guard ignores a source it has banned (a
+    /// Retry-After for the last answer such a source gets).
+    pub fn ban_time(&self) -> std::time::Duration {
+        self.ban
     }
 
     /// Answers the request of server transaction `tx`.

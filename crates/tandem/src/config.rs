@@ -58,10 +58,17 @@ max_expires = 3600
 default_expires = 3600
 # OPTIONS keep-alives to phones behind NAT, seconds (0: off).
 keepalive_secs = 30
+# Keep-alives in a row a phone must leave unanswered before its binding is
+# dropped. Any answer, even an error such as 405, counts as alive.
+keepalive_failures = 3
 
 [calls]
 # How long a callee may ring before the call is given up.
 no_answer_secs = 60
+# How long a callee may send nothing at all, not even 100 Trying, before the
+# call is given up with 408: a phone that is off or out of reach is found out
+# this soon instead of after the 32 s INVITE timeout.
+no_response_secs = 10
 # Ask callers for digest credentials (407) before routing their INVITE.
 authenticate = true
 # New INVITEs per second from one source address (0: no limit), and how many
@@ -126,12 +133,14 @@ pub struct Registrar {
     pub max_expires: u32,
     pub default_expires: u32,
     pub keepalive_secs: u64,
+    pub keepalive_failures: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Calls {
     pub no_answer_secs: u64,
+    pub no_response_secs: u64,
     pub authenticate: bool,
     pub invites_per_source: u32,
     pub invite_burst: u32,
@@ -206,6 +215,7 @@ impl Default for Registrar {
             max_expires: 3600,
             default_expires: 3600,
             keepalive_secs: 30,
+            keepalive_failures: 3,
         }
     }
 }
@@ -214,6 +224,7 @@ impl Default for Calls {
     fn default() -> Self {
         Calls {
             no_answer_secs: 60,
+            no_response_secs: 10,
             authenticate: true,
             invites_per_source: 20,
             invite_burst: 40,
@@ -244,6 +255,10 @@ impl Config {
         anyhow::ensure!(
             self.registrar.min_expires <= self.registrar.max_expires,
             "registrar.min_expires is above registrar.max_expires"
+        );
+        anyhow::ensure!(
+            self.registrar.keepalive_failures >= 1,
+            "registrar.keepalive_failures must be at least 1"
         );
         anyhow::ensure!(
             (self.sip.tls.is_empty() && self.sip.wss.is_empty())

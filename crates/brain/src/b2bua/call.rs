@@ -2,6 +2,14 @@
 //! B (we are the UAC towards the callee), the media lease on an SBC and
 //! the call's CDR.
 //!
+//! Leg B rings every binding of the callee at once, as a forking proxy
+//! would (RFC 3261 §16.7): the first 2xx wins and the other forks are
+//! cancelled (a 2xx that crosses the CANCEL is ACKed and hung up); a 6xx
+//! ends the call at once; when every fork has failed the caller gets the
+//! best of their answers. Before the answer, leg B stands for the fork
+//! that last sent a provisional, so requests in any fork's early dialog
+//! are relayed like those of a confirmed one.
+//!
 //! Set-up (tenant, caller, route, registrar, media) runs before leg B
 //! exists; every refusal after the caller is known writes a CDR. Then the
 //! task takes its events in order: leg B's responses, the caller's CANCEL,
@@ -88,6 +96,26 @@ struct Leg {
     last_ack: Option<(u32, Message)>,
 }
 
+/// One INVITE of leg B, to one binding of the callee.
+struct Fork {
+    tx: TxId,
+    peer: Peer,
+    /// As sent: its dialog is made from it.
+    invite: Message,
+    /// Any response came.
+    heard: bool,
+    /// A provisional came, so it may be cancelled (RFC 3261 §9.1).
+    provisional: bool,
+    /// A CANCEL waits for its first provisional.
+    cancel_owed: bool,
+    /// Its INVITE transaction has its final response (or failed).
+    done: bool,
+    /// Its early dialog while another fork's is in leg B.
+    dialog: Option<Dialog>,
+    /// The ACK for its 2xx when another fork had already won.
+    stray_ack: Option<Message>,
+}
+
 /// A request from one side relayed to the other, awaiting its answer.
 struct Relay {
     origin: Side,
@@ -113,14 +141,20 @@ struct Call {
     legs: [Leg; 2],
     invite_a: Message,
     tx_a: TxId,
-    /// Leg B's INVITE as sent, for its dialog.
-    invite_b: Message,
-    tx_b: TxId,
+    /// Leg B's INVITEs, one per binding rung.
+    forks: Vec<Fork>,
+    /// The fork whose (early) dialog and address leg B holds now: events
+    /// of another fork swap theirs in first ([`Call::focus`]).
+    current: usize,
+    /// The fork that answered.
+    winner: Option<usize>,
+    /// The best final response of the forks so far (§16.7): code, reason,
+    /// and whether we made it (a timeout, a lost connection).
+    best: Option<(u16, Option<String>, bool)>,
     phase: Phase,
-    b_provisional: bool,
-    /// A CANCEL waits for leg B's first provisional (RFC 3261 §9.1).
-    cancel_owed: bool,
     no_answer_at: Option<Instant>,
+    /// Until leg B's first response (any, even 100).
+    no_response_at: Option<Instant>,
     linger_until: Option<Instant>,
     lease: MediaLease,
     version: u64,
@@ -132,8 +166,8 @@ struct Call {
     /// gives in its own ACK (late offer).
     ack_owed: Option<(Side, u32)>,
     a_had_offer: bool,
-    /// Leg B's SDP from an early (183) response.
-    early_answer: Option<SessionDescription>,
+    /// Leg B's SDP from an early (183) response, and the fork it came from.
+    early_answer: Option<(usize, SessionDescription)>,
     branches: Vec<String>,
     info: CallInfo,
 }
@@ -211,11 +245,29 @@ async fn find_tenant(ctx: &Ctx, invite: &Message) -> Option<Tenant> {
     None
 }
 
-/// The binding to ring: highest q, then most recently refreshed.
-/// (One binding per call: parallel forking is not done yet.)
-fn pick_binding(mut bindings: Vec<Binding>) -> Option<Binding> {
-    bindings.sort_by_key(|b| (b.q_milli.unwrap_or(1000), b.updated_at));
-    bindings.pop()
+/// The most bindings of one callee rung at once; a subscriber with more
+/// gets its highest-q, most recently refreshed ones.
+const MAX_FORKS: usize = 10;
+
+/// Where to ring: every binding we can send to (RFC 3261 §16.6-style
+/// parallel forking), highest q first, then the most recently refreshed.
+fn ring_targets(mut bindings: Vec<Binding>) -> Vec<(Peer, Uri)> {
+    bindings.sort_by_key(|b| std::cmp::Reverse((b.q_milli.unwrap_or(1000), b.updated_at)));
+    bindings
+        .iter()
+        .filter_map(|b| Some((binding_peer(b)?, contact_uri(&b.contact)?)))
+        .take(MAX_FORKS)
+        .collect()
+}
+
+/// RFC 3261 §16.7 step 6, for a B2BUA's forks: of the final responses
+/// (none being 2xx or 6xx, which end the call at once), the lowest class
+/// wins; the first of its class, but in 4xx one the caller can act on
+/// (credentials, media, extensions, a short address) goes first.
+fn better(code: u16, than: u16) -> bool {
+    let preferred = |c: u16| matches!(c, 401 | 407 | 415 | 420 | 484);
+    let (class, best_class) = (code / 100, than / 100);
+    class < best_class || (class == 4 && best_class == 4 && preferred(code) && !preferred(than))
 }
 
 fn binding_peer(b: &Binding) -> Option<Peer> {
@@ -297,11 +349,10 @@ async fn setup(
     };
     let caller = match caller(ctx, &invite, from, &tenant).await {
         Ok(c) => c,
-        Err(Some(resp)) => {
+        Err(resp) => {
             ctx.send_response(tx, *resp);
             return None;
         }
-        Err(None) => return None,
     };
     if !caller.enabled {
         s.fail(403, Some("Caller disabled")).await;
@@ -378,11 +429,8 @@ async fn setup(
         r.callee = callee.username.clone();
     }
     info.callee = callee.username.clone();
-    let target = pick_binding(bindings).and_then(|b| {
-        let peer = binding_peer(&b)?;
-        Some((peer, contact_uri(&b.contact)?))
-    });
-    let Some((peer_b, uri_b)) = target else {
+    let targets = ring_targets(bindings);
+    let Some(&(peer_b, _)) = targets.first() else {
         s.fail(480, Some("Unreachable contact")).await;
         return None;
     };
@@ -413,12 +461,12 @@ async fn setup(
         return None;
     };
 
-    // Leg B's INVITE: a new dialog of our own.
+    // Leg B's INVITE: a new dialog of our own. Every fork shares its
+    // Call-ID and From tag, as a forking proxy's branches do; each has its
+    // own Via branch, Request-URI and destination.
     let b_call_id = sip::ids::new_call_id(&ctx.local_addr(peer_b.transport).ip().to_string());
     let b_tag = sip::ids::new_tag();
-    let (via, branch) = via_for(ctx, &peer_b);
-    let mut inv = Message::request(Method::Invite, uri_b);
-    inv.push_header(HeaderName::Via, via);
+    let mut inv = Message::request(Method::Invite, targets[0].1.clone());
     let hops = invite.max_forwards().unwrap_or(70).saturating_sub(1);
     inv.push_header(HeaderName::MaxForwards, hops.to_string());
     let display = caller
@@ -439,7 +487,6 @@ async fn setup(
     );
     inv.push_header(HeaderName::CallId, b_call_id.clone());
     inv.push_header(HeaderName::CSeq, "1 INVITE");
-    inv.push_header(HeaderName::Contact, contact_for(ctx, peer_b.transport));
     inv.push_header(HeaderName::Allow, ALLOW);
     let a_media = offer
         .as_ref()
@@ -489,13 +536,13 @@ async fn setup(
         a_had_offer: offer.is_some(),
         invite_a: invite.clone(),
         tx_a: tx,
-        invite_b: inv.clone(),
-        // Replaced once sent; nothing reads it before.
-        tx_b: tx,
+        forks: Vec::new(),
+        current: 0,
+        winner: None,
+        best: None,
         phase: Phase::Ringing,
-        b_provisional: false,
-        cancel_owed: false,
         no_answer_at: None,
+        no_response_at: None,
         linger_until: None,
         lease,
         version: 0,
@@ -505,7 +552,7 @@ async fn setup(
         relays: HashMap::new(),
         ack_owed: None,
         early_answer: None,
-        branches: vec![branch.clone()],
+        branches: Vec::new(),
         info,
     };
     // The SBC first: ringing someone we cannot carry media for is worse
@@ -519,38 +566,71 @@ async fn setup(
     }
     call.version = 1;
     ctx.add_dialog(key, &b_call_id, &b_tag);
-    match ctx.endpoint.send_request(inv, peer_b).await {
-        Ok(tx_b) => {
-            call.tx_b = tx_b;
-            ctx.add_tx(key, tx_b);
-            ctx.add_branch(&branch);
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "INVITE to callee not sent");
-            call.release_media().await;
-            s.record = Some(call.record);
-            s.fail(503, Some("Callee unreachable")).await;
-            return None;
+    for (peer, uri) in targets {
+        let mut fork = inv.clone();
+        fork.set_request_uri(uri);
+        let (via, branch) = via_for(ctx, &peer);
+        fork.prepend_header(HeaderName::Via, via);
+        fork.push_header(HeaderName::Contact, contact_for(ctx, peer.transport));
+        // Before sending, so a response cannot beat the loop check.
+        ctx.add_branch(&branch);
+        call.branches.push(branch);
+        match ctx.endpoint.send_request(fork.clone(), peer).await {
+            Ok(tx_b) => {
+                ctx.add_tx(key, tx_b);
+                call.forks.push(Fork {
+                    tx: tx_b,
+                    peer,
+                    invite: fork,
+                    heard: false,
+                    provisional: false,
+                    cancel_owed: false,
+                    done: false,
+                    dialog: None,
+                    stray_ack: None,
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, %peer.addr, "INVITE to a callee's binding not sent")
+            }
         }
     }
+    if call.forks.is_empty() {
+        call.release_media().await;
+        s.record = Some(call.record);
+        s.fail(503, Some("Callee unreachable")).await;
+        return None;
+    }
+    call.legs[1].peer = call.forks[0].peer;
     call.no_answer_at = Some(Instant::now() + ctx.config.no_answer);
+    call.no_response_at = Some(Instant::now() + ctx.config.no_response);
     call.info.state = CallState::Ringing;
     ctx.set_info(key, call.info.clone());
     Some(call)
 }
 
-/// The authenticated caller, or the response to send (`None`: send none).
+/// The authenticated caller, or the response to send.
 async fn caller(
     ctx: &Ctx,
     invite: &Message,
     from: Peer,
     tenant: &Tenant,
-) -> Result<Subscriber, Option<Box<Message>>> {
+) -> Result<Subscriber, Box<Message>> {
     if ctx.config.authenticate {
         return match ctx.auth.check(invite, from, tenant, true).await {
             AuthOutcome::Authenticated(s) => Ok(s),
-            AuthOutcome::Respond(resp) => Err(Some(resp)),
-            AuthOutcome::Ignore => Err(None),
+            AuthOutcome::Respond(resp) => Err(resp),
+            // The source is banned from now on. Its INVITE transaction still
+            // gets a final answer, or it would ring on with 100 Trying and
+            // hold a server transaction open; later INVITEs are dropped
+            // unread by the endpoint for the ban time.
+            AuthOutcome::Ignore => {
+                let mut resp = Message::response_to(invite, 503, Some("Try Later"));
+                resp.set_to_tag(&sip::ids::new_tag());
+                let secs = ctx.endpoint.ban_time().as_secs().max(1);
+                resp.push_header(HeaderName::RetryAfter, secs.to_string());
+                Err(Box::new(resp))
+            }
         };
     }
     let user = invite
@@ -563,7 +643,7 @@ async fn caller(
         Ok(None) | Err(_) => {
             let mut resp = Message::response_to(invite, 403, Some("Unknown caller"));
             resp.set_to_tag(&sip::ids::new_tag());
-            Err(Some(Box::new(resp)))
+            Err(Box::new(resp))
         }
     }
 }
@@ -586,6 +666,8 @@ impl Call {
         let far = Instant::now() + Duration::from_secs(3600);
         [
             self.no_answer_at.filter(|_| self.phase == Phase::Ringing),
+            self.no_response_at
+                .filter(|_| self.phase == Phase::Ringing && !self.forks.iter().any(|f| f.heard)),
             self.linger_until,
             self.legs[0].retransmit.as_ref().map(|r| r.next),
             self.legs[1].retransmit.as_ref().map(|r| r.next),
@@ -664,6 +746,12 @@ impl Call {
         code: u16,
         reason: Option<&str>,
     ) -> Message {
+        // A request from leg B before the answer: its fork's early dialog.
+        if side == Side::B
+            && let Some(i) = self.fork_by_tag(req.from_tag())
+        {
+            self.focus(i);
+        }
         match self.leg(side).dialog.as_mut() {
             Some(d) => d.response(req, code, reason),
             None => {
@@ -720,19 +808,72 @@ impl Call {
         }
     }
 
-    async fn cancel_b(&mut self) {
-        self.cancel_owed = false;
-        if let Err(e) = self.ctx.endpoint.cancel(self.tx_b).await {
+    /// Cancels fork `i` now if it may be, or once its first provisional
+    /// comes (RFC 3261 §9.1).
+    async fn cancel_fork(&mut self, i: usize) {
+        let fork = &mut self.forks[i];
+        if fork.done {
+            return;
+        }
+        if !fork.provisional {
+            fork.cancel_owed = true;
+            return;
+        }
+        fork.cancel_owed = false;
+        let tx = fork.tx;
+        if let Err(e) = self.ctx.endpoint.cancel(tx).await {
             tracing::debug!(error = %e, "CANCEL not sent");
         }
     }
 
-    /// Makes leg B's dialog from a response with a To tag.
+    /// Cancels every fork but `keep`.
+    async fn cancel_forks(&mut self, keep: Option<usize>) {
+        for i in 0..self.forks.len() {
+            if Some(i) != keep {
+                self.cancel_fork(i).await;
+            }
+        }
+    }
+
+    fn fork_of(&self, tx: TxId) -> Option<usize> {
+        self.forks.iter().position(|f| f.tx == tx)
+    }
+
+    /// The fork whose early dialog has this remote (the callee's) tag.
+    fn fork_by_tag(&self, tag: Option<&str>) -> Option<usize> {
+        let tag = tag?;
+        let held = |d: &Option<Dialog>| {
+            d.as_ref()
+                .is_some_and(|d| d.id().remote_tag.as_str() == tag)
+        };
+        if held(&self.legs[1].dialog) {
+            return Some(self.current);
+        }
+        self.forks.iter().position(|f| held(&f.dialog))
+    }
+
+    /// Makes fork `i` the one leg B stands for: its early dialog and its
+    /// address go into leg B, the other fork's dialog is put aside. Once a
+    /// fork has won, leg B is that fork's for good.
+    fn focus(&mut self, i: usize) {
+        if i == self.current || self.winner.is_some() || i >= self.forks.len() {
+            return;
+        }
+        let held = self.legs[1].dialog.take();
+        self.forks[self.current].dialog = held;
+        self.legs[1].dialog = self.forks[i].dialog.take();
+        self.legs[1].peer = self.forks[i].peer;
+        self.current = i;
+    }
+
+    /// Makes leg B's dialog from a response with a To tag (leg B stands for
+    /// the response's fork).
     fn ensure_dialog_b(&mut self, resp: &Message) {
         if resp.to_tag().is_none() {
             return;
         }
-        // A 2xx from another fork than the early dialog's wins.
+        // A 2xx from another dialog of this fork (forked further on) than
+        // the early one wins.
         let other_fork = self.legs[1]
             .dialog
             .as_ref()
@@ -746,10 +887,38 @@ impl Call {
                     tracing::debug!(error = %e, "response outside leg B's dialog");
                 }
             }
-            None => match Dialog::from_uac(&self.invite_b, resp) {
+            None => match Dialog::from_uac(&self.forks[self.current].invite, resp) {
                 Ok(d) => self.legs[1].dialog = Some(d),
                 Err(e) => tracing::debug!(error = %e, "no dialog from leg B's response"),
             },
+        }
+    }
+
+    /// A 2xx from fork `i` after another fork won or the caller was given
+    /// its answer: ACK it (again, for a retransmission) and, the first
+    /// time, hang it up (RFC 3261 §16.7 step 2 leaves the choice to us).
+    async fn hang_up_stray(&mut self, i: usize, ok: &Message) {
+        let peer = self.forks[i].peer;
+        if let Some(ack) = self.forks[i].stray_ack.clone() {
+            let _ = self.ctx.endpoint.send_stateless(ack, peer).await;
+            return;
+        }
+        let Ok(mut dialog) = Dialog::from_uac(&self.forks[i].invite, ok) else {
+            return;
+        };
+        let seq = ok.cseq().map_or(1, |c| c.seq);
+        let mut ack = dialog.ack_for(seq);
+        ack.prepend_header(HeaderName::Via, via_for(&self.ctx, &peer).0);
+        if let Err(e) = self.ctx.endpoint.send_stateless(ack.clone(), peer).await {
+            tracing::debug!(error = %e, "ACK not sent");
+        }
+        self.forks[i].stray_ack = Some(ack);
+        if let Ok(mut bye) = dialog.request(Method::Bye) {
+            bye.prepend_header(HeaderName::Via, via_for(&self.ctx, &peer).0);
+            match self.ctx.endpoint.send_request(bye, peer).await {
+                Ok(tx) => self.ctx.add_tx(self.key, tx),
+                Err(e) => tracing::debug!(error = %e, "BYE not sent"),
+            }
         }
     }
 
@@ -778,32 +947,20 @@ impl Call {
                 }
             }
             CallEvent::Response { tx, msg } => {
-                if tx == self.tx_b {
-                    self.on_invite_response(msg).await;
+                if let Some(i) = self.fork_of(tx) {
+                    self.on_invite_response(i, msg).await;
                 } else {
                     let side = self.side_of(&msg);
                     self.on_relay_response(side, tx, msg).await;
                 }
             }
             CallEvent::Failed { tx, response } => {
-                if tx == self.tx_b {
-                    match self.phase {
-                        Phase::Ringing => {
-                            let (code, ending) = match response {
-                                Some(_) => (408, Ending::NoAnswer { code: 408 }),
-                                None => (
-                                    503,
-                                    Ending::Refused {
-                                        code: 503,
-                                        side: HangupSide::System,
-                                    },
-                                ),
-                            };
-                            self.finish_a(code, None, ending).await;
-                            self.done = true;
-                        }
-                        Phase::Abandoning => self.done = true,
-                        Phase::Confirmed => {}
+                if let Some(i) = self.fork_of(tx) {
+                    // Timer B (with its 408), or the callee's connection is
+                    // gone: out of reach (480), not us overloaded (503).
+                    let code = if response.is_some() { 408 } else { 480 };
+                    if !self.forks[i].done {
+                        self.on_fork_failed(i, code, None).await;
                     }
                 } else if let Some(relay) = self.relays.remove(&tx) {
                     let code = if response.is_some() { 408 } else { 503 };
@@ -847,6 +1004,18 @@ impl Call {
             let (tx, resp) = (r.tx, r.resp.clone());
             self.respond(tx, resp).await;
         }
+        if self.phase == Phase::Ringing
+            && !self.forks.iter().any(|f| f.heard)
+            && self.no_response_at.is_some_and(|t| t <= now)
+        {
+            tracing::info!(call = %self.info.call_id, "callee sent nothing; given up");
+            self.give_up(
+                408,
+                Some("Callee Not Responding"),
+                Ending::NoAnswer { code: 408 },
+            )
+            .await;
+        }
         if self.phase == Phase::Ringing && self.no_answer_at.is_some_and(|t| t <= now) {
             self.give_up(480, Some("No Answer"), Ending::NoAnswer { code: 480 })
                 .await;
@@ -864,30 +1033,86 @@ impl Call {
         self.end(ending).await;
     }
 
-    /// The caller gets its final answer now; leg B is cancelled (once it
-    /// may be) and the task stays until leg B's INVITE is over, so a late
-    /// 2xx is still ACKed and hung up.
+    /// The caller gets its final answer now; leg B's forks are cancelled
+    /// (each once it may be) and the task stays until their INVITEs are
+    /// over, so a late 2xx is still ACKed and hung up.
     async fn give_up(&mut self, code: u16, reason: Option<&str>, ending: Ending) {
         self.phase = Phase::Abandoning;
         self.set_state(CallState::Ending);
         self.linger_until = Some(Instant::now() + self.ctx.config.t1 * 64);
-        if self.b_provisional {
-            self.cancel_b().await;
-        } else {
-            self.cancel_owed = true;
-        }
+        self.cancel_forks(None).await;
         self.finish_a(code, reason, ending).await;
     }
 
-    async fn on_invite_response(&mut self, msg: Message) {
+    /// A final non-2xx (or a failure: `msg` is `None`, `code` what it
+    /// stands for) ended fork `i`.
+    async fn on_fork_failed(&mut self, i: usize, code: u16, msg: Option<&Message>) {
+        self.forks[i].done = true;
+        if self.phase != Phase::Ringing {
+            self.done = self.phase == Phase::Abandoning && self.forks.iter().all(|f| f.done);
+            return;
+        }
+        if i == self.current {
+            // Leg B stands for a fork that may still answer.
+            if let Some(j) = self
+                .forks
+                .iter()
+                .position(|f| !f.done && f.dialog.is_some())
+            {
+                self.focus(j);
+            }
+        }
+        let reason = msg.and_then(|m| m.reason()).map(str::to_string);
+        let local = msg.is_none();
+        if self.best.as_ref().is_none_or(|(b, ..)| better(code, *b)) || code >= 600 {
+            self.best = Some((code, reason, local));
+        }
+        let all_done = self.forks.iter().all(|f| f.done);
+        // §16.7 step 5: a 6xx ends the search at once.
+        if !(all_done || code >= 600) {
+            return;
+        }
+        let (best, reason, local) = self.best.clone().unwrap_or((408, None, true));
+        let mapped = relay_code(best);
+        let reason = reason.filter(|_| mapped == best);
+        let ending = if local {
+            Ending::NoAnswer { code: mapped }
+        } else {
+            Ending::Refused {
+                code: mapped,
+                side: HangupSide::Callee,
+            }
+        };
+        if all_done {
+            self.finish_a(mapped, reason.as_deref(), ending).await;
+            self.done = true;
+        } else {
+            // The others may still answer before their CANCEL.
+            self.give_up(mapped, reason.as_deref(), ending).await;
+        }
+    }
+
+    async fn on_invite_response(&mut self, i: usize, msg: Message) {
         let Some(code) = msg.status() else { return };
+        self.forks[i].heard = true;
+        if code < 200 {
+            self.forks[i].provisional = true;
+            if self.forks[i].cancel_owed {
+                self.cancel_fork(i).await;
+                return;
+            }
+        }
         match self.phase {
             Phase::Ringing if code < 200 => {
-                self.b_provisional = true;
                 if code == 100 {
                     return;
                 }
-                self.ensure_dialog_b(&msg);
+                // A provisional without a To tag makes no early dialog:
+                // leg B keeps standing for the fork that has one.
+                if msg.to_tag().is_some() {
+                    self.focus(i);
+                    self.ensure_dialog_b(&msg);
+                }
                 let invite = self.invite_a.clone();
                 let mut resp = self.dialog_response(Side::A, &invite, code, msg.reason());
                 // Early media: leg B's answer, pointed at the SBC.
@@ -899,48 +1124,37 @@ impl Call {
                     if let Ok(body) = self.rewrite_for(Side::A, &sdp) {
                         resp.set_body(body, Some(SDP));
                     }
-                    self.early_answer = Some(sdp);
+                    self.early_answer = Some((i, sdp));
                 }
                 self.respond(self.tx_a, resp).await;
             }
-            Phase::Ringing if code < 300 => self.on_answer(msg).await,
-            Phase::Ringing => {
-                self.ensure_dialog_b(&msg);
-                let mapped = relay_code(code);
-                let reason = (mapped == code).then(|| msg.reason()).flatten();
-                self.finish_a(
-                    mapped,
-                    reason,
-                    Ending::Refused {
-                        code: mapped,
-                        side: HangupSide::Callee,
-                    },
-                )
-                .await;
-                self.done = true;
+            Phase::Ringing if code < 300 => {
+                // First 2xx wins (§16.7 step 5); the other forks are cancelled.
+                // Another fork's early SDP is not this one's answer.
+                self.early_answer.take_if(|(f, _)| *f != i);
+                self.focus(i);
+                self.forks[i].done = true;
+                self.winner = Some(i);
+                self.cancel_forks(Some(i)).await;
+                self.on_answer(msg).await;
             }
-            Phase::Abandoning if code < 200 => {
-                self.b_provisional = true;
-                if self.cancel_owed {
-                    self.cancel_b().await;
-                }
-            }
-            Phase::Abandoning if code < 300 => {
-                // Answered after the caller was told no: take it and hang up.
-                self.ensure_dialog_b(&msg);
-                self.send_ack(Side::B, 1, None).await;
-                self.bye(Side::B).await;
-                self.done = true;
-            }
-            Phase::Abandoning => self.done = true,
-            Phase::Confirmed if (200..300).contains(&code) => {
+            Phase::Ringing => self.on_fork_failed(i, code, Some(&msg)).await,
+            _ if code < 200 => {}
+            Phase::Confirmed if self.winner == Some(i) && code < 300 => {
                 // A retransmitted 2xx: it lost our ACK.
                 if let Some((1, ack)) = self.legs[1].last_ack.clone() {
                     let peer = self.legs[1].peer;
                     let _ = self.ctx.endpoint.send_stateless(ack, peer).await;
                 }
             }
-            Phase::Confirmed => {}
+            _ if code < 300 => {
+                // Answered after another fork won, or after the caller was
+                // told no: take it and hang up.
+                self.forks[i].done = true;
+                self.hang_up_stray(i, &msg).await;
+                self.done = self.phase == Phase::Abandoning && self.forks.iter().all(|f| f.done);
+            }
+            _ => self.on_fork_failed(i, code, Some(&msg)).await,
         }
     }
 
@@ -951,7 +1165,7 @@ impl Call {
         let sdp = media::sdp_of(&msg).unwrap_or_default();
         let body = if self.a_had_offer {
             // The answer; a callee that gave it in a 183 may leave it out.
-            match sdp.or_else(|| self.early_answer.clone()) {
+            match sdp.or_else(|| self.early_answer.clone().map(|(_, a)| a)) {
                 Some(answer) => {
                     self.learn(Side::B, &answer);
                     self.send_ack(Side::B, 1, None).await;
@@ -1037,10 +1251,22 @@ impl Call {
         let Some(method) = msg.method().cloned() else {
             return;
         };
-        if self.phase != Phase::Confirmed {
+        // Before the answer, requests in an early dialog (UPDATE, INFO,
+        // the caller's BYE) are served like any other: only a dialog we do
+        // not have gets 481.
+        let early_dialog = match side {
+            Side::A => self.legs[0].dialog.is_some(),
+            Side::B => self.fork_by_tag(msg.from_tag()).is_some(),
+        };
+        if self.phase == Phase::Abandoning || (self.phase == Phase::Ringing && !early_dialog) {
             let resp = self.dialog_response(side, &msg, 481, None);
             self.respond(tx, resp).await;
             return;
+        }
+        if side == Side::B
+            && let Some(i) = self.fork_by_tag(msg.from_tag())
+        {
+            self.focus(i);
         }
         let checked = match self.leg(side).dialog.as_mut() {
             Some(d) => d.on_request(&msg),
@@ -1057,6 +1283,18 @@ impl Call {
             return;
         }
         match method {
+            Method::Bye if self.phase == Phase::Ringing => {
+                let resp = self.dialog_response(side, &msg, 200, None);
+                self.respond(tx, resp).await;
+                match side {
+                    // The caller may end an early dialog with BYE (§15):
+                    // for the call that is a CANCEL.
+                    Side::A => self.give_up(487, None, Ending::Cancelled).await,
+                    // A callee may not (§15), but if it does, that fork
+                    // is over.
+                    Side::B => self.cancel_fork(self.current).await,
+                }
+            }
             Method::Bye => {
                 let resp = self.dialog_response(side, &msg, 200, None);
                 self.respond(tx, resp).await;
@@ -1153,6 +1391,12 @@ impl Call {
 
     async fn on_relay_response(&mut self, side: Side, tx: TxId, msg: Message) {
         let Some(code) = msg.status() else { return };
+        // Before the answer: the fork whose early dialog this is.
+        if side == Side::B
+            && let Some(i) = self.fork_by_tag(msg.to_tag())
+        {
+            self.focus(i);
+        }
         if let Some(d) = self.leg(side).dialog.as_mut() {
             let _ = d.on_response(&msg);
         }

@@ -88,6 +88,13 @@ fn stats(packets: u64) -> LegStats {
 pub struct Options {
     pub sbc: bool,
     pub no_answer: Duration,
+    /// RFC 3261 T1 for the brain's transactions (Timer B is 64·T1).
+    pub t1: Duration,
+    /// How long leg B may send nothing at all.
+    pub no_response: Duration,
+    /// Ask callers for digest credentials (the password is "secret").
+    pub authenticate: bool,
+    pub guard: sip_transport::guard::GuardConfig,
 }
 
 impl Default for Options {
@@ -95,6 +102,10 @@ impl Default for Options {
         Self {
             sbc: true,
             no_answer: Duration::from_secs(30),
+            t1: Duration::from_millis(500),
+            no_response: Duration::from_secs(10),
+            authenticate: false,
+            guard: sip_transport::guard::GuardConfig::default(),
         }
     }
 }
@@ -148,6 +159,10 @@ pub async fn world(opts: Options) -> World {
             listeners: vec![ListenerConfig::udp(SocketAddr::from(([127, 0, 0, 1], 0)))],
             ..TransportConfig::default()
         },
+        transactions: sip::transaction::Config {
+            t1: opts.t1,
+            ..sip::transaction::Config::default()
+        },
         node_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         media: NodesConfig {
             ranges: vec![MediaRange {
@@ -161,14 +176,17 @@ pub async fn world(opts: Options) -> World {
         },
         b2bua: B2buaConfig {
             no_answer: opts.no_answer,
-            authenticate: false,
+            no_response: opts.no_response,
+            authenticate: opts.authenticate,
             invite_rate: RateLimit {
                 per_second: 50,
                 burst: 5,
                 retry_after_secs: 7,
             },
+            t1: opts.t1,
             ..B2buaConfig::default()
         },
+        guard: opts.guard,
         ..BrainConfig::default()
     };
     let brain = Brain::start(config, store.clone()).await.expect("brain");
@@ -330,12 +348,22 @@ impl Ua {
     /// The next message that satisfies `want`; others (100 Trying,
     /// retransmissions) are skipped.
     pub async fn expect(&self, what: &str, want: impl Fn(&Message) -> bool) -> Message {
+        self.expect_within(what, Duration::from_secs(5), want).await
+    }
+
+    /// As [`Ua::expect`], waiting up to `wait`.
+    pub async fn expect_within(
+        &self,
+        what: &str,
+        wait: Duration,
+        want: impl Fn(&Message) -> bool,
+    ) -> Message {
         let mut buf = vec![0u8; 65536];
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
             let got = tokio::time::timeout_at(deadline, self.sock.recv_from(&mut buf)).await;
             let Ok(Ok((n, _))) = got else {
-                panic!("{}: no {what} within 5 s", self.user);
+                panic!("{}: no {what} within {wait:?}", self.user);
             };
             let Ok(msg) = sip::parse_datagram(buf[..n].to_vec()) else {
                 continue;

@@ -89,6 +89,7 @@ fn brain_config(c: &Config, data_dir: &std::path::Path) -> anyhow::Result<BrainC
         },
         b2bua: B2buaConfig {
             no_answer: Duration::from_secs(c.calls.no_answer_secs),
+            no_response: Duration::from_secs(c.calls.no_response_secs),
             authenticate: c.calls.authenticate,
             advertise: c.sip.advertise,
             invite_rate: brain::b2bua::RateLimit {
@@ -103,6 +104,7 @@ fn brain_config(c: &Config, data_dir: &std::path::Path) -> anyhow::Result<BrainC
             max_expires: c.registrar.max_expires,
             default_expires: c.registrar.default_expires,
             keepalive_interval: c.keepalive(),
+            keepalive_failures: c.registrar.keepalive_failures,
             ..RegistrarConfig::default()
         },
         // Local even when the store is PostgreSQL: it is what carries CDRs

@@ -144,3 +144,112 @@ pub fn cdr_leg_packets(row: &str) -> Vec<u64> {
     assert_eq!(legs.len(), 2, "two legs in {row}");
     legs
 }
+
+/// A SIPp scenario of `tests/sipp`.
+pub fn scenario(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sipp")
+        .join(name)
+}
+
+/// Whether SIPp is here; outside CI a test without it is skipped.
+pub fn have_sipp() -> bool {
+    if Command::new("sipp").arg("-v").output().is_ok() {
+        return true;
+    }
+    assert!(std::env::var_os("CI").is_none(), "sipp is required in CI");
+    eprintln!("sipp not installed: skipping");
+    false
+}
+
+/// The command for one SIPp run on 127.0.0.1, killed after 60 s at most.
+pub fn sipp_command(args: &[String]) -> Command {
+    let mut c = Command::new("timeout");
+    c.args(["-s", "KILL", "60", "sipp"])
+        .args(["-nostdin", "-i", "127.0.0.1", "-timeout", "50s"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+/// A fresh data directory with tenant `demo` (domain 127.0.0.1), alice
+/// (password alice-pw, number 1001) and bob (bob-pw, 1002), and a config
+/// file for `tandem up` on free ports with media on
+/// `media_base..media_base+999`.
+pub fn demo_platform(name: &str, media_base: u16) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("tandem-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    tandem(&dir, &["tenant", "add", "demo", "--domain", "127.0.0.1"]);
+    for (user, number) in [("alice", "1001"), ("bob", "1002")] {
+        let password = format!("{user}-pw");
+        tandem(
+            &dir,
+            &[
+                "subscriber",
+                "add",
+                "demo",
+                user,
+                "--password",
+                &password,
+                "--number",
+                number,
+            ],
+        );
+    }
+    let config = dir.join("tandem.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n[api]\nlisten = \"127.0.0.1:0\"\n\
+[control]\nlisten = \"127.0.0.1:0\"\n[media]\nport_min = {media_base}\nport_max = {}\n",
+            media_base + 999
+        ),
+    )
+    .expect("config");
+    (dir, config)
+}
+
+/// Registers `user` (password `USER-pw`) with SIPp from local UDP `port`.
+pub fn sipp_register(dir: &Path, target: SocketAddr, user: &str, port: u16) {
+    let register = std::fs::read_to_string(scenario("register_auth.xml"))
+        .expect("scenario")
+        .replace("EXPECT", "200");
+    let file = dir.join(format!("register-{user}.xml"));
+    std::fs::write(&file, register).expect("write");
+    let out = sipp_command(&[
+        target.to_string(),
+        "-sf".into(),
+        file.display().to_string(),
+        "-s".into(),
+        user.into(),
+        "-au".into(),
+        user.into(),
+        "-ap".into(),
+        format!("{user}-pw"),
+        "-p".into(),
+        port.to_string(),
+        "-m".into(),
+        "1".into(),
+    ])
+    .output()
+    .expect("sipp");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{user} registers: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The value of an unlabelled metric in Prometheus text, 0 if absent.
+pub fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|v| v.strip_prefix(' '))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
