@@ -54,6 +54,18 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    if matches!(
+        cli.command,
+        Command::Config | Command::Tenant(_) | Command::Subscriber(_) | Command::Cdr(_)
+    ) {
+        // Listing commands end quietly when their reader does (`| head`),
+        // as Unix tools do. Servers keep Rust's default (EPIPE as an error):
+        // a peer closing a socket must not kill them.
+        // SAFETY: setting a signal disposition before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match cli.command {
         Command::Up(args) => cmd::up::up(args, &cli.store),
         Command::Brain(args) => cmd::up::brain(args, &cli.store),

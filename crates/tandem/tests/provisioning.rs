@@ -153,9 +153,25 @@ fn cdr_list_shows_what_the_store_holds() {
         "10.5",
         "answered",
         "200",
+        "callee",
         "498/2",
     ] {
         assert!(row.contains(want), "{want} missing in {row}");
     }
+
+    // `tandem cdr list | head -1`: the reader goes away first; the list
+    // ends quietly instead of panicking on the broken pipe.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["cdr", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }

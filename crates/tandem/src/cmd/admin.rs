@@ -213,7 +213,7 @@ pub fn cdr(cmd: CdrCommand, at: &StoreArgs) -> anyhow::Result<ExitCode> {
                     })
                     .await?;
                 println!(
-                    "{:<19} {:<12} {:<20} {:<20} {:>8} {:<10} {:>4} {:>9} {:>9}",
+                    "{:<19} {:<12} {:<20} {:<20} {:>8} {:<10} {:>4} {:<8} {:>9} {:>9}",
                     "START (UTC)",
                     "TENANT",
                     "CALLER",
@@ -221,6 +221,7 @@ pub fn cdr(cmd: CdrCommand, at: &StoreArgs) -> anyhow::Result<ExitCode> {
                     "SECONDS",
                     "RESULT",
                     "CODE",
+                    "ENDED BY",
                     "A PKTS/LOST",
                     "B PKTS/LOST"
                 );
@@ -232,7 +233,7 @@ pub fn cdr(cmd: CdrCommand, at: &StoreArgs) -> anyhow::Result<ExitCode> {
                         )
                     };
                     println!(
-                        "{:<19} {:<12} {:<20} {:<20} {:>8.1} {:<10} {:>4} {:>9} {:>9}",
+                        "{:<19} {:<12} {:<20} {:<20} {:>8.1} {:<10} {:>4} {:<8} {:>9} {:>9}",
                         time(c.start_at),
                         c.tenant_name,
                         c.caller,
@@ -240,6 +241,7 @@ pub fn cdr(cmd: CdrCommand, at: &StoreArgs) -> anyhow::Result<ExitCode> {
                         c.duration_ms as f64 / 1000.0,
                         c.disposition.as_str(),
                         c.sip_code,
+                        c.hangup_side.as_str(),
                         leg(&c.leg_a),
                         leg(&c.leg_b)
                     );
