@@ -44,6 +44,9 @@ pub struct B2buaConfig {
     /// reach is found out in this time rather than at Timer B (64·T1,
     /// 32 s), and its media ports go back with it.
     pub no_response: Duration,
+    /// Longest an answered call may last; then both sides get a BYE. A cap
+    /// on what a hijacked account (or a call whose BYE was lost) can cost.
+    pub max_duration: Option<Duration>,
     /// Check digest credentials on INVITE. Off: the From user is trusted
     /// (tests, trusted networks).
     pub authenticate: bool,
@@ -62,6 +65,7 @@ impl Default for B2buaConfig {
         Self {
             no_answer: Duration::from_secs(60),
             no_response: Duration::from_secs(10),
+            max_duration: Some(Duration::from_secs(4 * 3600)),
             authenticate: true,
             invite_rate: RateLimit::default(),
             t1: Duration::from_millis(500),

@@ -1217,3 +1217,32 @@ async fn the_callee_changes_codec_and_port_with_a_reinvite() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_past_its_maximum_duration_is_hung_up_on_both_sides() {
+    bounded(async {
+        let w = world(Options {
+            max_duration: Some(Duration::from_millis(1500)),
+            ..Options::default()
+        })
+        .await;
+        let mut call = answer_call(&w).await;
+        let answered = tokio::time::Instant::now();
+        let bye_a = w.alice.expect_request(Method::Bye).await;
+        let bye_b = w.bob.expect_request(Method::Bye).await;
+        assert!(
+            answered.elapsed() >= Duration::from_millis(1200),
+            "not before the limit"
+        );
+        call.a.on_request(&bye_a).expect("BYE in alice's dialog");
+        call.b.on_request(&bye_b).expect("BYE in bob's dialog");
+        w.alice.send(&call.a.response(&bye_a, 200, None)).await;
+        w.bob.send(&call.b.response(&bye_b, 200, None)).await;
+        let cdr = w.cdrs(1).await.remove(0);
+        assert_eq!(cdr.disposition, Disposition::Answered);
+        assert_eq!(cdr.hangup_side, HangupSide::System);
+        assert!(cdr.duration_ms >= 1200, "{}", cdr.duration_ms);
+        assert_eq!(w.released(), 1, "media released");
+    })
+    .await;
+}

@@ -69,6 +69,9 @@ no_answer_secs = 60
 # call is given up with 408: a phone that is off or out of reach is found out
 # this soon instead of after the 32 s INVITE timeout.
 no_response_secs = 10
+# Longest an answered call may last before tandem hangs up both sides (0: no
+# limit). A cap on what a hijacked account or a stuck call can cost.
+max_call_secs = 14400
 # Ask callers for digest credentials (407) before routing their INVITE.
 authenticate = true
 # New INVITEs per second from one source address (0: no limit), and how many
@@ -141,6 +144,7 @@ pub struct Registrar {
 pub struct Calls {
     pub no_answer_secs: u64,
     pub no_response_secs: u64,
+    pub max_call_secs: u64,
     pub authenticate: bool,
     pub invites_per_source: u32,
     pub invite_burst: u32,
@@ -225,6 +229,7 @@ impl Default for Calls {
         Calls {
             no_answer_secs: 60,
             no_response_secs: 10,
+            max_call_secs: 14_400,
             authenticate: true,
             invites_per_source: 20,
             invite_burst: 40,

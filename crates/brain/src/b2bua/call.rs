@@ -153,6 +153,8 @@ struct Call {
     best: Option<(u16, Option<String>, bool)>,
     phase: Phase,
     no_answer_at: Option<Instant>,
+    /// When an answered call is hung up by us ([`B2buaConfig::max_duration`]).
+    hangup_at: Option<Instant>,
     /// Until leg B's first response (any, even 100).
     no_response_at: Option<Instant>,
     linger_until: Option<Instant>,
@@ -542,6 +544,7 @@ async fn setup(
         best: None,
         phase: Phase::Ringing,
         no_answer_at: None,
+        hangup_at: None,
         no_response_at: None,
         linger_until: None,
         lease,
@@ -669,6 +672,7 @@ impl Call {
             self.no_response_at
                 .filter(|_| self.phase == Phase::Ringing && !self.forks.iter().any(|f| f.heard)),
             self.linger_until,
+            self.hangup_at.filter(|_| self.phase == Phase::Confirmed),
             self.legs[0].retransmit.as_ref().map(|r| r.next),
             self.legs[1].retransmit.as_ref().map(|r| r.next),
         ]
@@ -1020,6 +1024,14 @@ impl Call {
             self.give_up(480, Some("No Answer"), Ending::NoAnswer { code: 480 })
                 .await;
         }
+        if self.phase == Phase::Confirmed && self.hangup_at.is_some_and(|t| t <= now) {
+            tracing::info!(call = %self.info.call_id, "maximum call duration reached");
+            self.hangup_at = None;
+            self.bye(Side::A).await;
+            self.bye(Side::B).await;
+            self.end(Ending::HungUp(HangupSide::System)).await;
+            self.done = true;
+        }
         if self.linger_until.is_some_and(|t| t <= now) {
             self.done = true;
         }
@@ -1210,6 +1222,7 @@ impl Call {
         self.start_retransmit(Side::A, self.tx_a, &ok);
         self.respond(self.tx_a, ok).await;
         self.phase = Phase::Confirmed;
+        self.hangup_at = self.ctx.config.max_duration.map(|d| Instant::now() + d);
         let now = store::now_ms();
         self.record.answer_at = Some(now);
         self.info.answered_at = Some(now);

@@ -95,6 +95,8 @@ pub struct Options {
     /// Ask callers for digest credentials (the password is "secret").
     pub authenticate: bool,
     pub guard: sip_transport::guard::GuardConfig,
+    /// Longest an answered call may last.
+    pub max_duration: Option<Duration>,
 }
 
 impl Default for Options {
@@ -106,6 +108,7 @@ impl Default for Options {
             no_response: Duration::from_secs(10),
             authenticate: false,
             guard: sip_transport::guard::GuardConfig::default(),
+            max_duration: B2buaConfig::default().max_duration,
         }
     }
 }
@@ -184,6 +187,7 @@ pub async fn world(opts: Options) -> World {
                 retry_after_secs: 7,
             },
             t1: opts.t1,
+            max_duration: opts.max_duration,
             ..B2buaConfig::default()
         },
         guard: opts.guard,

@@ -90,6 +90,8 @@ fn brain_config(c: &Config, data_dir: &std::path::Path) -> anyhow::Result<BrainC
         b2bua: B2buaConfig {
             no_answer: Duration::from_secs(c.calls.no_answer_secs),
             no_response: Duration::from_secs(c.calls.no_response_secs),
+            max_duration: (c.calls.max_call_secs > 0)
+                .then(|| Duration::from_secs(c.calls.max_call_secs)),
             authenticate: c.calls.authenticate,
             advertise: c.sip.advertise,
             invite_rate: brain::b2bua::RateLimit {
