@@ -143,9 +143,27 @@ fn callee_hangs_up_and_the_caller_gets_the_bye() {
     }
     let (dir, config) = demo_platform("up-callee-bye", 36000);
     let up = up(&dir, &config, "up");
+    // While the call is up, GET /calls lists it.
+    let api = up.api;
+    let watcher = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            let text = http_get(api, "/calls");
+            if let Some(line) = text.lines().find(|l| l.contains(" Answered ")) {
+                return Some(line.to_string());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        None
+    });
     // Bob answers, lets alice's audio run 5 s, then sends BYE; alice must
     // receive a BYE (within 30 s) and answers it.
     let (alice, bob) = call(&up, &dir, "uac_wait_bye.xml", "uas_bye.xml");
+    let line = watcher
+        .join()
+        .expect("watcher")
+        .expect("the call in /calls");
+    assert!(line.contains(" alice bob Answered "), "{line}");
     assert_passed("alice (gets BYE)", &alice);
     assert_passed("bob (sends BYE)", &bob);
 
@@ -163,6 +181,9 @@ fn callee_hangs_up_and_the_caller_gets_the_bye() {
         metrics.contains("tandem_calls_total{disposition=\"answered\"} 1"),
         "{metrics}"
     );
+    let calls = http_get(up.api, "/calls");
+    let body = calls.split("\r\n\r\n").nth(1).unwrap_or_default();
+    assert_eq!(body.lines().count(), 1, "only the header line: {calls}");
     drop(up);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1264,6 +1264,7 @@ impl Call {
         let Some(method) = msg.method().cloned() else {
             return;
         };
+        tracing::debug!(call = %self.info.call_id, ?side, %method, phase = ?self.phase, "request in the call");
         // Before the answer, requests in an early dialog (UPDATE, INFO,
         // the caller's BYE) are served like any other: only a dialog we do
         // not have gets 481.
@@ -1492,6 +1493,7 @@ impl Call {
             return;
         }
         self.ended = true;
+        tracing::debug!(call = %self.info.call_id, ?ending, "call ended");
         self.release_media().await;
         self.ctx
             .cdrs

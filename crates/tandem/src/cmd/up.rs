@@ -280,6 +280,32 @@ fn run(
 
 /// A deliberately small HTTP/1.1 responder for GET /metrics; the REST API
 /// replaces it when it arrives.
+/// `GET /calls`: the calls up now, one per line, oldest first — what an
+/// on-call engineer greps when the active-calls gauge looks wrong.
+fn calls_text(calls: &[brain::b2bua::CallInfo]) -> String {
+    let mut calls: Vec<_> = calls.iter().collect();
+    calls.sort_by_key(|c| c.started_at);
+    let now = store::now_ms();
+    let mut out = String::from(
+        "# call_id tenant caller callee state age_s answered media_node media_alive\n",
+    );
+    for c in calls {
+        out.push_str(&format!(
+            "{} {} {} {} {:?} {:.1} {} {} {}\n",
+            c.call_id,
+            c.tenant,
+            c.caller,
+            c.callee,
+            c.state,
+            (now - c.started_at) as f64 / 1000.0,
+            c.answered_at.is_some(),
+            c.media_node.as_ref().map_or("-", |n| n.0.as_str()),
+            c.media_alive
+        ));
+    }
+    out
+}
+
 async fn serve_metrics(
     listener: TcpListener,
     brain: Arc<BrainHandle>,
@@ -314,6 +340,8 @@ async fn serve_metrics(
                     }
                 }
                 ("200 OK", text)
+            } else if head[..n].starts_with(b"GET /calls ") {
+                ("200 OK", calls_text(&brain.calls()))
             } else {
                 ("404 Not Found", "not found\n".to_string())
             };
