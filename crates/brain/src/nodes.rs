@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use proto::brain::{NodeConnection, NodeEvent, NodeHandle, NodeRegistry, RequestError};
-use proto::message::{Event, LegStats, NodeId, ReplyBody, RequestBody, Role};
+use proto::message::{Event, Hello, LegStats, NodeId, ReplyBody, RequestBody, Role};
 use proto::snapshot::{CallId, CallSnapshot, LegId, PortRange, RangeId};
 use tokio::task::AbortHandle;
 
@@ -115,6 +115,9 @@ struct Slice {
 
 struct Node {
     handle: NodeHandle,
+    /// What it said on connecting: enough to take it back into the
+    /// registry when it turns out not to be dead after all.
+    hello: Hello,
     role: Role,
     max_streams: u32,
     alive: bool,
@@ -280,6 +283,7 @@ impl Nodes {
             let st = &mut *st;
             let node = st.nodes.entry(id.clone()).or_insert_with(|| Node {
                 handle: handle.clone(),
+                hello: hello.clone(),
                 role: hello.role,
                 max_streams: hello.capacity.max_streams,
                 alive: true,
@@ -288,6 +292,7 @@ impl Nodes {
                 calls: BTreeSet::new(),
             });
             node.handle = handle.clone();
+            node.hello = hello.clone();
             node.alive = true;
             node.role = hello.role;
             node.max_streams = hello.capacity.max_streams;
@@ -356,7 +361,23 @@ impl Nodes {
         let now = Instant::now();
         match ev {
             NodeEvent::Heartbeat(hb) => {
-                self.lock().registry.on_heartbeat(now, id, &hb);
+                let mut st = self.lock();
+                if st.registry.on_heartbeat(now, id, &hb) {
+                    return;
+                }
+                // Declared dead while its connection stayed up: the sweep
+                // ran before heartbeats that were already waiting (a stall
+                // of this process longer than `dead_after`). It is back.
+                let st = &mut *st;
+                if let Some(node) = st.nodes.get_mut(id)
+                    && !node.alive
+                {
+                    st.registry.on_hello(now, &node.hello);
+                    st.registry.on_heartbeat(now, id, &hb);
+                    node.alive = true;
+                    tracing::warn!(node = %id, "media node heard from again; live");
+                    self.publish_counts(&st.nodes);
+                }
             }
             NodeEvent::Event(ev) => {
                 self.lock().registry.on_seen(now, id);
@@ -639,6 +660,69 @@ impl Nodes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proto::message::{Capacity, ErrorBody, Load};
+
+    struct Sbc;
+
+    impl proto::node::NodeHandler for Sbc {
+        fn hello(&mut self) -> Hello {
+            Hello::new(
+                NodeId("sbc-1".into()),
+                Role::Sbc,
+                Capacity {
+                    max_streams: 100,
+                    workers: 1,
+                },
+            )
+        }
+        fn load(&mut self) -> Load {
+            Load::default()
+        }
+        fn handle(&mut self, _: RequestBody) -> Result<ReplyBody, ErrorBody> {
+            Ok(ReplyBody::Done)
+        }
+    }
+
+    async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+        for _ in 0..200 {
+            if ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{what}");
+    }
+
+    /// The sweep can run late (this process starved of CPU) and find a node
+    /// silent whose heartbeats are already waiting on a connection that
+    /// never dropped. The next of those heartbeats must take it back, or
+    /// every later call gets 503 while the SBC is fine.
+    #[tokio::test]
+    async fn a_node_declared_dead_on_a_live_connection_comes_back() {
+        let nodes = Nodes::start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            proto::brain::BrainConfig::default(),
+            NodesConfig::default(),
+            Arc::new(Metrics::new()),
+        )
+        .await
+        .expect("listen");
+        let (_events, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(proto::node::run(
+            nodes.local_addr(),
+            proto::node::NodeConfig::default(),
+            Sbc,
+            rx,
+        ));
+        let id = NodeId("sbc-1".into());
+        wait_until("the SBC connects", || nodes.is_alive(&id)).await;
+        // A sweep that comes far too late.
+        nodes.sweep(Instant::now() + Duration::from_secs(10));
+        assert!(!nodes.is_alive(&id), "declared dead");
+        wait_until("the SBC is taken back", || nodes.is_alive(&id)).await;
+        assert!(nodes.allocate("c1", 2).is_ok(), "and carries calls again");
+        nodes.shutdown();
+    }
 
     #[test]
     fn plan_is_cut_into_even_slices() {
