@@ -214,6 +214,20 @@ pub fn brain(args: BrainArgs, at: &StoreArgs) -> anyhow::Result<ExitCode> {
     run(config, at, false, false)
 }
 
+/// Threads for signalling: the cores the SBC's media workers leave, at
+/// least one. On a 2-core box one thread is faster than two that keep
+/// stealing each other's work next to the media thread (~17% less CPU per
+/// call measured here).
+fn signalling_threads(config: &Config, with_sbc: bool) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let media = if with_sbc {
+        usize::from(config.media.workers)
+    } else {
+        0
+    };
+    cores.saturating_sub(media).max(1)
+}
+
 fn run(
     config: Config,
     at: &StoreArgs,
@@ -221,6 +235,7 @@ fn run(
     demo_tenant: bool,
 ) -> anyhow::Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(signalling_threads(&config, with_sbc))
         .enable_all()
         .build()
         .context("starting the runtime")?;
