@@ -31,8 +31,16 @@ fn socket(addr: SocketAddr, ty: Type, protocol: Protocol) -> io::Result<Socket> 
     Ok(socket)
 }
 
+/// Asked of the kernel for a UDP listener's receive queue (it grants at most
+/// `net.core.rmem_max`): a burst of INVITEs waits there instead of being
+/// dropped while the signalling threads catch up.
+const UDP_RECV_BUFFER: usize = 4 << 20;
+
 pub(crate) fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     let socket = socket(addr, Type::DGRAM, Protocol::UDP)?;
+    if let Err(e) = socket.set_recv_buffer_size(UDP_RECV_BUFFER) {
+        warn!(%addr, error = %e, "UDP receive buffer left at the system default");
+    }
     socket.bind(&addr.into())?;
     UdpSocket::from_std(socket.into())
 }
