@@ -1,0 +1,62 @@
+use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use media::analysis::tone;
+use media::g711;
+use media::g722::{G722Decoder, G722Encoder};
+use media::{Concealer, Resampler, Vad, VadConfig};
+
+fn codecs(c: &mut Criterion) {
+    let pcm8 = tone(8000, 440.0, 8000.0, 160);
+    let pcm16 = tone(16000, 440.0, 8000.0, 320);
+    let mut bytes = [0u8; 160];
+    let mut out = [0i16; 320];
+    c.bench_function("ulaw encode 20 ms", |b| {
+        b.iter(|| g711::ulaw_encode(black_box(&pcm8), &mut bytes))
+    });
+    g711::ulaw_encode(&pcm8, &mut bytes);
+    c.bench_function("ulaw decode 20 ms", |b| {
+        b.iter(|| g711::ulaw_decode(black_box(&bytes), &mut out))
+    });
+    let mut enc = G722Encoder::new();
+    c.bench_function("g722 encode 20 ms", |b| {
+        b.iter(|| enc.encode(black_box(&pcm16), &mut bytes))
+    });
+    let mut dec = G722Decoder::new();
+    c.bench_function("g722 decode 20 ms", |b| {
+        b.iter(|| dec.decode(black_box(&bytes), &mut out))
+    });
+}
+
+fn dsp(c: &mut Criterion) {
+    for (from, to) in [
+        (8000, 16000),
+        (8000, 48000),
+        (48000, 8000),
+        (16000, 48000),
+        (48000, 16000),
+    ] {
+        let frame = from as usize / 50;
+        let pcm = tone(from, 440.0, 8000.0, frame);
+        let mut r = Resampler::new(from, to, frame).expect("ratio");
+        let mut out = vec![0i16; r.frame_out()];
+        c.bench_function(&format!("resample {from}->{to} 20 ms"), |b| {
+            b.iter(|| r.process(black_box(&pcm), &mut out))
+        });
+    }
+    let pcm = tone(8000, 440.0, 8000.0, 160);
+    let mut vad = Vad::new(VadConfig::default());
+    c.bench_function("vad 20 ms at 8 kHz", |b| {
+        b.iter(|| vad.process(black_box(&pcm)))
+    });
+    let mut plc = Concealer::new(8000);
+    let mut f = pcm.clone();
+    plc.good_frame(&mut f);
+    c.bench_function("plc conceal first lost 20 ms at 8 kHz", |b| {
+        b.iter(|| {
+            let mut p = plc.clone();
+            p.conceal(black_box(&mut f));
+        })
+    });
+}
+
+criterion_group!(benches, codecs, dsp);
+criterion_main!(benches);

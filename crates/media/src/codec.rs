@@ -1,0 +1,236 @@
+//! One small trait over the codecs, and an enum that dispatches to them
+//! without boxing (a mixer holds tens of thousands of these).
+
+use crate::g711;
+use crate::g722::{G722Decoder, G722Encoder};
+
+/// Which codec, and for L16 at which rate (mono, network byte order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CodecKind {
+    Pcmu,
+    Pcma,
+    G722,
+    L16 { rate: u32 },
+}
+
+impl CodecKind {
+    /// Sample rate of the PCM the codec takes and gives.
+    pub fn rate(self) -> u32 {
+        match self {
+            CodecKind::Pcmu | CodecKind::Pcma => 8000,
+            CodecKind::G722 => 16000,
+            CodecKind::L16 { rate } => rate,
+        }
+    }
+
+    /// RTP timestamp rate. G.722 is the exception: RFC 3551 keeps 8000 Hz
+    /// for it although it samples at 16 kHz.
+    pub fn rtp_clock_rate(self) -> u32 {
+        match self {
+            CodecKind::G722 => 8000,
+            k => k.rate(),
+        }
+    }
+
+    /// Payload bytes for `samples` samples at the codec's rate.
+    pub fn payload_len(self, samples: usize) -> usize {
+        match self {
+            CodecKind::Pcmu | CodecKind::Pcma => samples,
+            CodecKind::G722 => samples / 2,
+            CodecKind::L16 { .. } => samples * 2,
+        }
+    }
+
+    /// Samples carried by a payload of `bytes` bytes.
+    pub fn samples_in(self, bytes: usize) -> usize {
+        match self {
+            CodecKind::Pcmu | CodecKind::Pcma => bytes,
+            CodecKind::G722 => bytes * 2,
+            CodecKind::L16 { .. } => bytes / 2,
+        }
+    }
+
+    /// The static RTP payload type (RFC 3551), where there is one.
+    pub fn static_payload_type(self) -> Option<u8> {
+        match self {
+            CodecKind::Pcmu => Some(0),
+            CodecKind::Pcma => Some(8),
+            CodecKind::G722 => Some(9),
+            CodecKind::L16 { rate: 44100 } => Some(11),
+            CodecKind::L16 { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    #[error("output buffer too small: {needed} needed")]
+    BufferTooSmall { needed: usize },
+    #[error("payload of {0} bytes is not a whole number of samples")]
+    BadLength(usize),
+}
+
+/// Encode and decode whole frames between 16-bit PCM at [`Codec::rate`]
+/// and payload bytes. One value holds one direction's state or both;
+/// stateful codecs (G.722) keep the two apart.
+pub trait Codec {
+    fn kind(&self) -> CodecKind;
+
+    fn rate(&self) -> u32 {
+        self.kind().rate()
+    }
+
+    /// Encodes all of `pcm`; returns the payload length.
+    fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError>;
+
+    /// Decodes all of `payload`; returns the number of samples.
+    fn decode(&mut self, payload: &[u8], out: &mut [i16]) -> Result<usize, CodecError>;
+}
+
+/// Any supported codec, encoder and decoder state together.
+#[derive(Debug, Clone)]
+pub enum AnyCodec {
+    Pcmu,
+    Pcma,
+    G722(Box<(G722Encoder, G722Decoder)>),
+    L16 { rate: u32 },
+}
+
+impl AnyCodec {
+    pub fn new(kind: CodecKind) -> Self {
+        match kind {
+            CodecKind::Pcmu => AnyCodec::Pcmu,
+            CodecKind::Pcma => AnyCodec::Pcma,
+            CodecKind::G722 => AnyCodec::G722(Box::new((G722Encoder::new(), G722Decoder::new()))),
+            CodecKind::L16 { rate } => AnyCodec::L16 { rate },
+        }
+    }
+}
+
+impl Codec for AnyCodec {
+    fn kind(&self) -> CodecKind {
+        match self {
+            AnyCodec::Pcmu => CodecKind::Pcmu,
+            AnyCodec::Pcma => CodecKind::Pcma,
+            AnyCodec::G722(_) => CodecKind::G722,
+            AnyCodec::L16 { rate } => CodecKind::L16 { rate: *rate },
+        }
+    }
+
+    fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError> {
+        let needed = self.kind().payload_len(pcm.len());
+        if out.len() < needed {
+            return Err(CodecError::BufferTooSmall { needed });
+        }
+        let out = &mut out[..needed];
+        match self {
+            AnyCodec::Pcmu => {
+                g711::ulaw_encode(pcm, out);
+            }
+            AnyCodec::Pcma => {
+                g711::alaw_encode(pcm, out);
+            }
+            AnyCodec::G722(st) => {
+                if !pcm.len().is_multiple_of(2) {
+                    return Err(CodecError::BadLength(pcm.len()));
+                }
+                st.0.encode(pcm, out);
+            }
+            AnyCodec::L16 { .. } => {
+                for (o, s) in out.chunks_exact_mut(2).zip(pcm) {
+                    o.copy_from_slice(&s.to_be_bytes());
+                }
+            }
+        }
+        Ok(needed)
+    }
+
+    fn decode(&mut self, payload: &[u8], out: &mut [i16]) -> Result<usize, CodecError> {
+        let kind = self.kind();
+        if matches!(kind, CodecKind::L16 { .. }) && !payload.len().is_multiple_of(2) {
+            return Err(CodecError::BadLength(payload.len()));
+        }
+        let needed = kind.samples_in(payload.len());
+        if out.len() < needed {
+            return Err(CodecError::BufferTooSmall { needed });
+        }
+        let out = &mut out[..needed];
+        match self {
+            AnyCodec::Pcmu => {
+                g711::ulaw_decode(payload, out);
+            }
+            AnyCodec::Pcma => {
+                g711::alaw_decode(payload, out);
+            }
+            AnyCodec::G722(st) => {
+                st.1.decode(payload, out);
+            }
+            AnyCodec::L16 { .. } => {
+                for (o, b) in out.iter_mut().zip(payload.chunks_exact(2)) {
+                    *o = i16::from_be_bytes([b[0], b[1]]);
+                }
+            }
+        }
+        Ok(needed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{rms, tone};
+
+    #[test]
+    fn every_codec_carries_a_tone_at_its_rate() {
+        for kind in [
+            CodecKind::Pcmu,
+            CodecKind::Pcma,
+            CodecKind::G722,
+            CodecKind::L16 { rate: 48000 },
+        ] {
+            let rate = kind.rate();
+            let frame = rate as usize / 50;
+            let pcm = tone(rate, 1000.0, 10000.0, frame * 10);
+            let mut c = AnyCodec::new(kind);
+            let mut payload = vec![0u8; kind.payload_len(frame)];
+            let mut out = vec![0i16; pcm.len()];
+            for (f, o) in pcm.chunks(frame).zip(out.chunks_mut(frame)) {
+                assert_eq!(c.encode(f, &mut payload), Ok(kind.payload_len(frame)));
+                assert_eq!(c.decode(&payload, o), Ok(frame));
+            }
+            let ratio = rms(&out[frame * 5..]) / rms(&pcm[frame * 5..]);
+            assert!((ratio - 1.0).abs() < 0.1, "{kind:?}: level ratio {ratio}");
+        }
+    }
+
+    #[test]
+    fn l16_is_exact_and_rejects_odd_payloads() {
+        let mut c = AnyCodec::new(CodecKind::L16 { rate: 16000 });
+        let pcm = [0i16, 1, -1, i16::MAX, i16::MIN, 1234];
+        let mut bytes = [0u8; 12];
+        assert_eq!(c.encode(&pcm, &mut bytes), Ok(12));
+        assert_eq!(&bytes[..4], &[0, 0, 0, 1]);
+        let mut out = [0i16; 6];
+        assert_eq!(c.decode(&bytes, &mut out), Ok(6));
+        assert_eq!(out, pcm);
+        assert_eq!(
+            c.decode(&bytes[..5], &mut out),
+            Err(CodecError::BadLength(5))
+        );
+    }
+
+    #[test]
+    fn short_buffers_are_errors_not_panics() {
+        let mut c = AnyCodec::new(CodecKind::Pcmu);
+        let mut out = [0i16; 10];
+        assert_eq!(
+            c.decode(&[0xFF; 160], &mut out),
+            Err(CodecError::BufferTooSmall { needed: 160 })
+        );
+        let mut bytes = [0u8; 10];
+        assert_eq!(
+            c.encode(&[0; 160], &mut bytes),
+            Err(CodecError::BufferTooSmall { needed: 160 })
+        );
+    }
+}
