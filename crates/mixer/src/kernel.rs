@@ -1,0 +1,50 @@
+//! The mixing kernel: widen-and-add, subtract-own-and-saturate. Plain
+//! slice loops over i32 accumulators, which the compiler turns into SIMD
+//! (packed adds and a saturating pack); no allocation, no branches.
+
+/// `acc[i] += x[i]`.
+#[inline]
+pub fn accumulate(acc: &mut [i32], x: &[i16]) {
+    for (a, &s) in acc.iter_mut().zip(x) {
+        *a += s as i32;
+    }
+}
+
+/// `out[i] = saturate(acc[i])`: the mix everyone who is not talking hears.
+#[inline]
+pub fn saturate(out: &mut [i16], acc: &[i32]) {
+    for (o, &a) in out.iter_mut().zip(acc) {
+        *o = a.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
+    }
+}
+
+/// `out[i] = saturate(acc[i] - own[i])`: a talker's N-1 mix.
+#[inline]
+pub fn minus_own(out: &mut [i16], acc: &[i32], own: &[i16]) {
+    for ((o, &a), &s) in out.iter_mut().zip(acc).zip(own) {
+        *o = (a - s as i32).clamp(i16::MIN as i32, i16::MAX as i32) as i16;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn n_minus_one_saturates_instead_of_wrapping() {
+        let a = [30000i16, -30000, 5];
+        let b = [30000i16, -30000, 7];
+        let c = [1000i16, 0, 11];
+        let mut acc = [0i32; 3];
+        for x in [&a, &b, &c] {
+            accumulate(&mut acc, x);
+        }
+        let mut out = [0i16; 3];
+        saturate(&mut out, &acc);
+        assert_eq!(out, [32767, -32768, 23]);
+        minus_own(&mut out, &acc, &c);
+        assert_eq!(out, [32767, -32768, 12]);
+        minus_own(&mut out, &acc, &a);
+        assert_eq!(out, [31000, -30000, 18]);
+    }
+}
