@@ -144,15 +144,43 @@ pub fn alaw_encode_sample(s: i16) -> u8 {
     LINEAR12_TO_ALAW[((s >> 4) as i32 + 2048) as usize]
 }
 
-/// Encodes `min(pcm.len(), out.len())` samples; returns that count.
-#[inline]
-pub fn ulaw_encode(pcm: &[i16], out: &mut [u8]) -> usize {
+/// µ-law of one sample by arithmetic rather than a table, so a loop of
+/// them vectorises: the segment is the float exponent of the biased
+/// magnitude and the mantissa its top four fraction bits. Gives exactly
+/// the table's (G.191's) codes; a test checks all 65,536 inputs.
+#[inline(always)]
+pub fn ulaw_encode_arith(s: i16) -> u8 {
+    let s = s as i32;
+    let neg = s >> 31;
+    // 1's complement of negatives, as G.191; the bias (33) makes the
+    // magnitude at least 33, so the exponent is at least 5.
+    let mag = (((s ^ neg) >> 2) + 33).min(0x1FFF);
+    let bits = (mag as f32).to_bits() as i32;
+    let seg = (bits >> 23) - 127 - 4;
+    let mant = (bits >> 19) & 15;
+    let code = ((8 - seg) << 4) | (15 - mant) | (!neg & 0x80);
+    code as u8
+}
+
+/// µ-law expansion by arithmetic (vectorises where variable shifts do).
+#[inline(always)]
+pub fn ulaw_decode_arith(code: u8) -> i16 {
+    let m = !code as i32;
+    let exp = (m >> 4) & 7;
+    let mant = m & 15;
+    let mag = (((mant << 3) + 132) << exp) - 132;
+    (if code & 0x80 != 0 { mag } else { -mag }) as i16
+}
+
+use crate::dispatch_avx2;
+
+dispatch_avx2!(ulaw_encode(pcm: &[i16], out: &mut [u8]) -> usize {
     let n = pcm.len().min(out.len());
     for (o, &s) in out[..n].iter_mut().zip(&pcm[..n]) {
-        *o = ulaw_encode_sample(s);
+        *o = ulaw_encode_arith(s);
     }
     n
-}
+});
 
 /// Encodes `min(pcm.len(), out.len())` samples; returns that count.
 #[inline]
@@ -164,15 +192,13 @@ pub fn alaw_encode(pcm: &[i16], out: &mut [u8]) -> usize {
     n
 }
 
-/// Decodes `min(codes.len(), out.len())` samples; returns that count.
-#[inline]
-pub fn ulaw_decode(codes: &[u8], out: &mut [i16]) -> usize {
+dispatch_avx2!(ulaw_decode(codes: &[u8], out: &mut [i16]) -> usize {
     let n = codes.len().min(out.len());
     for (o, &c) in out[..n].iter_mut().zip(&codes[..n]) {
-        *o = ULAW_TO_LINEAR[c as usize];
+        *o = ulaw_decode_arith(c);
     }
     n
-}
+});
 
 /// Decodes `min(codes.len(), out.len())` samples; returns that count.
 #[inline]
@@ -219,6 +245,30 @@ mod tests {
         assert_eq!(alaw_encode_sample(i16::MIN), 0x2A);
         assert_eq!(alaw_encode_sample(1000), 0xFA);
         assert_eq!(ALAW_TO_LINEAR[0xFA], 1008);
+    }
+
+    #[test]
+    fn arithmetic_forms_match_the_tables_everywhere() {
+        for s in i16::MIN..=i16::MAX {
+            assert_eq!(ulaw_encode_arith(s), ulaw_encode_sample(s), "{s}");
+        }
+        for c in 0..=255u8 {
+            assert_eq!(ulaw_decode_arith(c), ULAW_TO_LINEAR[c as usize], "{c:#x}");
+        }
+        // And the slice forms (whichever path the CPU takes) agree too.
+        let pcm: Vec<i16> = (i16::MIN..=i16::MAX).collect();
+        let mut codes = vec![0u8; pcm.len()];
+        ulaw_encode(&pcm, &mut codes);
+        assert!(
+            codes
+                .iter()
+                .zip(&pcm)
+                .all(|(&c, &s)| c == ulaw_encode_sample(s))
+        );
+        let all: Vec<u8> = (0..=255).collect();
+        let mut lin = [0i16; 256];
+        ulaw_decode(&all, &mut lin);
+        assert_eq!(lin, ULAW_TO_LINEAR);
     }
 
     #[test]

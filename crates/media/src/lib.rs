@@ -11,6 +11,7 @@
 //! - [`plc`]: packet-loss concealment by pitch-period repetition with fade.
 //! - [`wav`]: 16-bit PCM WAV files, mono or stereo.
 //! - [`analysis`]: level, single-frequency power and click measurements.
+//! - [`simd`]: run-time AVX2 dispatch for the vectorisable loops.
 
 pub mod analysis;
 pub mod codec;
@@ -18,6 +19,7 @@ pub mod g711;
 pub mod g722;
 pub mod plc;
 pub mod resample;
+pub mod simd;
 pub mod vad;
 pub mod wav;
 

@@ -18,7 +18,11 @@ const RECOVER_MS: u32 = 4;
 #[derive(Debug, Clone)]
 pub struct Concealer {
     rate: u32,
-    /// Recent good audio, oldest first (3 × the longest pitch period).
+    /// Recent good audio as a ring (3 × the longest pitch period), so a
+    /// good frame costs one copy; `at` is where the next sample goes.
+    ring: Box<[i16]>,
+    at: usize,
+    /// The ring laid out oldest first, rebuilt when a loss starts.
     history: Box<[i16]>,
     pitch_min: usize,
     pitch_max: usize,
@@ -37,6 +41,8 @@ impl Concealer {
         let pitch_max = ms(PITCH_MAX_MS).max(2);
         Concealer {
             rate,
+            ring: vec![0; 3 * pitch_max].into_boxed_slice(),
+            at: 0,
             history: vec![0; 3 * pitch_max].into_boxed_slice(),
             pitch_min: ms(PITCH_MIN_MS).max(1),
             pitch_max,
@@ -82,6 +88,9 @@ impl Concealer {
             return;
         }
         if self.lost == 0 {
+            let (new, old) = self.ring.split_at(self.at);
+            self.history[..old.len()].copy_from_slice(old);
+            self.history[old.len()..].copy_from_slice(new);
             self.pitch = self.find_pitch();
             self.pos = 0;
         }
@@ -115,13 +124,12 @@ impl Concealer {
     }
 
     fn push_history(&mut self, frame: &[i16]) {
-        let h = self.history.len();
-        if frame.len() >= h {
-            self.history.copy_from_slice(&frame[frame.len() - h..]);
-        } else {
-            self.history.copy_within(frame.len().., 0);
-            self.history[h - frame.len()..].copy_from_slice(frame);
-        }
+        let h = self.ring.len();
+        let frame = &frame[frame.len().saturating_sub(h)..];
+        let first = frame.len().min(h - self.at);
+        self.ring[self.at..self.at + first].copy_from_slice(&frame[..first]);
+        self.ring[..frame.len() - first].copy_from_slice(&frame[first..]);
+        self.at = (self.at + frame.len()) % h;
     }
 
     /// The lag with the best normalised correlation between the last

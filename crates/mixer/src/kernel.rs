@@ -1,30 +1,36 @@
 //! The mixing kernel: widen-and-add, subtract-own-and-saturate. Plain
 //! slice loops over i32 accumulators, which the compiler turns into SIMD
-//! (packed adds and a saturating pack); no allocation, no branches.
+//! (packed adds and a saturating pack), with an AVX2 build picked at run
+//! time; no allocation, no branches.
 
-/// `acc[i] += x[i]`.
-#[inline]
-pub fn accumulate(acc: &mut [i32], x: &[i16]) {
-    for (a, &s) in acc.iter_mut().zip(x) {
-        *a += s as i32;
-    }
-}
+use media::dispatch_avx2;
 
-/// `out[i] = saturate(acc[i])`: the mix everyone who is not talking hears.
-#[inline]
-pub fn saturate(out: &mut [i16], acc: &[i32]) {
-    for (o, &a) in out.iter_mut().zip(acc) {
-        *o = a.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
+dispatch_avx2!(
+    /// `acc[i] += x[i]`.
+    accumulate(acc: &mut [i32], x: &[i16]) {
+        for (a, &s) in acc.iter_mut().zip(x) {
+            *a += s as i32;
+        }
     }
-}
+);
 
-/// `out[i] = saturate(acc[i] - own[i])`: a talker's N-1 mix.
-#[inline]
-pub fn minus_own(out: &mut [i16], acc: &[i32], own: &[i16]) {
-    for ((o, &a), &s) in out.iter_mut().zip(acc).zip(own) {
-        *o = (a - s as i32).clamp(i16::MIN as i32, i16::MAX as i32) as i16;
+dispatch_avx2!(
+    /// `out[i] = saturate(acc[i])`: the mix everyone who is not talking hears.
+    saturate(out: &mut [i16], acc: &[i32]) {
+        for (o, &a) in out.iter_mut().zip(acc) {
+            *o = a.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
+        }
     }
-}
+);
+
+dispatch_avx2!(
+    /// `out[i] = saturate(acc[i] - own[i])`: a talker's N-1 mix.
+    minus_own(out: &mut [i16], acc: &[i32], own: &[i16]) {
+        for ((o, &a), &s) in out.iter_mut().zip(acc).zip(own) {
+            *o = (a - s as i32).clamp(i16::MIN as i32, i16::MAX as i32) as i16;
+        }
+    }
+);
 
 #[cfg(test)]
 mod tests {
