@@ -174,13 +174,15 @@ pub fn ulaw_decode_arith(code: u8) -> i16 {
 
 use crate::dispatch_avx2;
 
-dispatch_avx2!(ulaw_encode(pcm: &[i16], out: &mut [u8]) -> usize {
-    let n = pcm.len().min(out.len());
-    for (o, &s) in out[..n].iter_mut().zip(&pcm[..n]) {
-        *o = ulaw_encode_arith(s);
+dispatch_avx2!(
+    pub fn ulaw_encode(pcm: &[i16], out: &mut [u8]) -> usize {
+        let n = pcm.len().min(out.len());
+        for (o, &s) in out[..n].iter_mut().zip(&pcm[..n]) {
+            *o = ulaw_encode_arith(s);
+        }
+        n
     }
-    n
-});
+);
 
 /// Encodes `min(pcm.len(), out.len())` samples; returns that count.
 #[inline]
@@ -192,13 +194,15 @@ pub fn alaw_encode(pcm: &[i16], out: &mut [u8]) -> usize {
     n
 }
 
-dispatch_avx2!(ulaw_decode(codes: &[u8], out: &mut [i16]) -> usize {
-    let n = codes.len().min(out.len());
-    for (o, &c) in out[..n].iter_mut().zip(&codes[..n]) {
-        *o = ulaw_decode_arith(c);
+dispatch_avx2!(
+    pub fn ulaw_decode(codes: &[u8], out: &mut [i16]) -> usize {
+        let n = codes.len().min(out.len());
+        for (o, &c) in out[..n].iter_mut().zip(&codes[..n]) {
+            *o = ulaw_decode_arith(c);
+        }
+        n
     }
-    n
-});
+);
 
 /// Decodes `min(codes.len(), out.len())` samples; returns that count.
 #[inline]

@@ -3,14 +3,14 @@
 //! and picked per call by a cached CPU-feature check. One binary runs
 //! anywhere and uses full vector width where the CPU has it.
 
-/// Defines `pub fn $name(args) -> ret` from a loop body, with an AVX2
+/// Defines `[vis] fn $name(args) -> ret` from a loop body, with an AVX2
 /// build of it chosen at run time on x86-64.
 #[macro_export]
 macro_rules! dispatch_avx2 {
-    ($(#[$m:meta])* $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
         $(#[$m])*
         #[inline]
-        pub fn $name($($arg: $ty),*) $(-> $ret)? {
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
             fn body($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]

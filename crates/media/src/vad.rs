@@ -119,7 +119,10 @@ pub fn energy_and_zcr(x: &[i16]) -> (f32, f32) {
     if x.is_empty() {
         return (0.0, 0.0);
     }
-    let (sum, crossings) = sums(x);
+    let (sum, crossings) = x.chunks(1 << 20).fold((0.0, 0), |(s, c), part| {
+        let (ps, pc) = sums(part);
+        (s + ps, c + pc)
+    });
     (sum / x.len() as f32, crossings as f32 / x.len() as f32)
 }
 
@@ -127,25 +130,38 @@ pub fn energy_and_zcr(x: &[i16]) -> (f32, f32) {
 /// having to reassociate one float sum.
 const LANES: usize = 16;
 
-crate::dispatch_avx2!(sums(x: &[i16]) -> (f32, u32) {
-    // Energy in f32 lanes: 24 bits of mantissa are plenty for a level.
-    let mut acc = [0f32; LANES];
-    let chunks = x.chunks_exact(LANES);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for l in 0..LANES {
-            acc[l] += c[l] as f32 * c[l] as f32;
+crate::dispatch_avx2!(
+    /// Sum of squares and sign changes. Frames only: 16-bit lane counters
+    /// hold up to a million samples.
+    fn sums(x: &[i16]) -> (f32, u32) {
+        // Energy in f32 lanes: 24 bits of mantissa are plenty for a level.
+        let mut acc = [0f32; LANES];
+        let chunks = x.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for l in 0..LANES {
+                acc[l] += c[l] as f32 * c[l] as f32;
+            }
         }
+        let mut sum: f32 = acc.iter().sum();
+        sum += rest.iter().map(|&v| v as f32 * v as f32).sum::<f32>();
+        // A sign change between neighbours sets the top bit of their XOR;
+        // counted in 16-bit lanes (a frame is far shorter than 65536 × 16).
+        let (a, b) = (&x[..x.len() - 1], &x[1..]);
+        let mut lanes = [0u16; LANES];
+        for (ca, cb) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+            for l in 0..LANES {
+                lanes[l] += (ca[l] ^ cb[l]) as u16 >> 15;
+            }
+        }
+        let tail = a.len() - a.len() % LANES;
+        let mut crossings: u32 = lanes.iter().map(|&c| c as u32).sum();
+        for (p, q) in a[tail..].iter().zip(&b[tail..]) {
+            crossings += ((*p ^ *q) as u16 >> 15) as u32;
+        }
+        (sum, crossings)
     }
-    let mut sum: f32 = acc.iter().sum();
-    sum += rest.iter().map(|&v| v as f32 * v as f32).sum::<f32>();
-    // A sign change between neighbours sets the top bit of their XOR.
-    let mut crossings = 0u32;
-    for (a, b) in x.iter().zip(&x[1..]) {
-        crossings += ((*a ^ *b) as u16 >> 15) as u32;
-    }
-    (sum, crossings)
-});
+);
 
 #[cfg(test)]
 mod tests {
@@ -175,6 +191,20 @@ mod tests {
                 .active;
         }
         assert!(found, "a -20 dBFS tone must be detected");
+    }
+
+    #[test]
+    fn energy_and_zero_crossings_are_measured() {
+        let alt: Vec<i16> = (0..161)
+            .map(|i| if i % 2 == 0 { 1000 } else { -1000 })
+            .collect();
+        let (e, z) = energy_and_zcr(&alt);
+        assert_eq!(e, 1.0e6);
+        assert_eq!(z, 160.0 / 161.0);
+        let slow: Vec<i16> = (0..160)
+            .map(|i| if (i / 40) % 2 == 0 { 5 } else { -5 })
+            .collect();
+        assert_eq!(energy_and_zcr(&slow), (25.0, 3.0 / 160.0));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use media::dispatch_avx2;
 
 dispatch_avx2!(
     /// `acc[i] += x[i]`.
-    accumulate(acc: &mut [i32], x: &[i16]) {
+    pub fn accumulate(acc: &mut [i32], x: &[i16]) {
         for (a, &s) in acc.iter_mut().zip(x) {
             *a += s as i32;
         }
@@ -16,7 +16,7 @@ dispatch_avx2!(
 
 dispatch_avx2!(
     /// `out[i] = saturate(acc[i])`: the mix everyone who is not talking hears.
-    saturate(out: &mut [i16], acc: &[i32]) {
+    pub fn saturate(out: &mut [i16], acc: &[i32]) {
         for (o, &a) in out.iter_mut().zip(acc) {
             *o = a.clamp(i16::MIN as i32, i16::MAX as i32) as i16;
         }
@@ -25,7 +25,7 @@ dispatch_avx2!(
 
 dispatch_avx2!(
     /// `out[i] = saturate(acc[i] - own[i])`: a talker's N-1 mix.
-    minus_own(out: &mut [i16], acc: &[i32], own: &[i16]) {
+    pub fn minus_own(out: &mut [i16], acc: &[i32], own: &[i16]) {
         for ((o, &a), &s) in out.iter_mut().zip(acc).zip(own) {
             *o = (a - s as i32).clamp(i16::MIN as i32, i16::MAX as i32) as i16;
         }
