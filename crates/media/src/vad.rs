@@ -119,10 +119,7 @@ pub fn energy_and_zcr(x: &[i16]) -> (f32, f32) {
     if x.is_empty() {
         return (0.0, 0.0);
     }
-    let (sum, crossings) = x.chunks(1 << 20).fold((0.0, 0), |(s, c), part| {
-        let (ps, pc) = sums(part);
-        (s + ps, c + pc)
-    });
+    let (sum, crossings) = sums(x);
     (sum / x.len() as f32, crossings as f32 / x.len() as f32)
 }
 
@@ -131,8 +128,7 @@ pub fn energy_and_zcr(x: &[i16]) -> (f32, f32) {
 const LANES: usize = 16;
 
 crate::dispatch_avx2!(
-    /// Sum of squares and sign changes. Frames only: 16-bit lane counters
-    /// hold up to a million samples.
+    /// Sum of squares and sign changes.
     fn sums(x: &[i16]) -> (f32, u32) {
         // Energy in f32 lanes: 24 bits of mantissa are plenty for a level.
         let mut acc = [0f32; LANES];
@@ -145,20 +141,13 @@ crate::dispatch_avx2!(
         }
         let mut sum: f32 = acc.iter().sum();
         sum += rest.iter().map(|&v| v as f32 * v as f32).sum::<f32>();
-        // A sign change between neighbours sets the top bit of their XOR;
-        // counted in 16-bit lanes (a frame is far shorter than 65536 × 16).
-        let (a, b) = (&x[..x.len() - 1], &x[1..]);
-        let mut lanes = [0u16; LANES];
-        for (ca, cb) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
-            for l in 0..LANES {
-                lanes[l] += (ca[l] ^ cb[l]) as u16 >> 15;
-            }
-        }
-        let tail = a.len() - a.len() % LANES;
-        let mut crossings: u32 = lanes.iter().map(|&c| c as u32).sum();
-        for (p, q) in a[tail..].iter().zip(&b[tail..]) {
-            crossings += ((*p ^ *q) as u16 >> 15) as u32;
-        }
+        // A sign change between neighbours sets the top bit of their XOR.
+        // An integer sum: the compiler may reorder it, so this vectorises as is.
+        let crossings: u32 = x
+            .iter()
+            .zip(&x[1..])
+            .map(|(&p, &q)| ((p ^ q) as u16 >> 15) as u32)
+            .sum();
         (sum, crossings)
     }
 );
