@@ -38,8 +38,35 @@ fn dsp(c: &mut Criterion) {
         let pcm = tone(from, 440.0, 8000.0, frame);
         let mut r = Resampler::new(from, to, frame).expect("ratio");
         let mut out = vec![0i16; r.frame_out()];
+        eprintln!("resample {from}->{to}: delay {} output samples", r.delay());
         c.bench_function(&format!("resample {from}->{to} 20 ms"), |b| {
             b.iter(|| r.process(black_box(&pcm), &mut out))
+        });
+    }
+    // rubato's FFT resampler, fixed in and out, the same 20 ms frames, f32
+    // in and out (no i16 conversion charged to it).
+    for (from, to) in [(8000usize, 48000usize), (48000, 8000), (16000, 48000)] {
+        use rubato::audioadapter_buffers::direct::InterleavedSlice;
+        use rubato::{Fft, FixedSync, Resampler as _};
+        let frame = from / 50;
+        let mut r = Fft::<f32>::new(from, to, frame, 1, FixedSync::Both).expect("rubato");
+        eprintln!(
+            "rubato fft {from}->{to}: delay {} output samples",
+            r.output_delay()
+        );
+        let input: Vec<f32> = tone(from as u32, 440.0, 8000.0, r.input_frames_next())
+            .iter()
+            .map(|&s| s as f32)
+            .collect();
+        let mut output = vec![0f32; r.output_frames_max()];
+        let n_in = input.len();
+        let n_out = output.len();
+        c.bench_function(&format!("rubato fft {from}->{to} 20 ms"), |b| {
+            b.iter(|| {
+                let i = InterleavedSlice::new(&input, 1, n_in).expect("in");
+                let mut o = InterleavedSlice::new_mut(&mut output, 1, n_out).expect("out");
+                r.process_into_buffer(&i, &mut o, None).expect("process")
+            })
         });
     }
     let pcm = tone(8000, 440.0, 8000.0, 160);

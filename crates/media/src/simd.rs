@@ -7,7 +7,7 @@
 /// build of it chosen at run time on x86-64.
 #[macro_export]
 macro_rules! dispatch_avx2 {
-    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$m])*
         #[inline]
         $vis fn $name($($arg: $ty),*) $(-> $ret)? {
