@@ -5,13 +5,22 @@ use crate::g711;
 use crate::g722::{G722Decoder, G722Encoder};
 
 /// Which codec, and for L16 at which rate (mono, network byte order).
+/// Opus is always nameable; whether this build can code it is answered by
+/// [`AnyCodec::new`] (it needs the `opus` feature).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CodecKind {
     Pcmu,
     Pcma,
     G722,
-    L16 { rate: u32 },
+    L16 {
+        rate: u32,
+    },
+    /// Mono at 48 kHz, as RFC 7587 clocks it.
+    Opus,
 }
+
+/// Largest Opus payload we take or make: two maximum-size 20 ms frames.
+pub const OPUS_MAX_PAYLOAD: usize = 2 * 1275;
 
 impl CodecKind {
     /// Sample rate of the PCM the codec takes and gives.
@@ -20,6 +29,7 @@ impl CodecKind {
             CodecKind::Pcmu | CodecKind::Pcma => 8000,
             CodecKind::G722 => 16000,
             CodecKind::L16 { rate } => rate,
+            CodecKind::Opus => 48000,
         }
     }
 
@@ -32,21 +42,25 @@ impl CodecKind {
         }
     }
 
-    /// Payload bytes for `samples` samples at the codec's rate.
+    /// Payload bytes for `samples` samples at the codec's rate; for Opus,
+    /// whose size varies, the most it may take.
     pub fn payload_len(self, samples: usize) -> usize {
         match self {
             CodecKind::Pcmu | CodecKind::Pcma => samples,
             CodecKind::G722 => samples / 2,
             CodecKind::L16 { .. } => samples * 2,
+            CodecKind::Opus => OPUS_MAX_PAYLOAD,
         }
     }
 
-    /// Samples carried by a payload of `bytes` bytes.
-    pub fn samples_in(self, bytes: usize) -> usize {
+    /// Samples carried by a payload of `bytes` bytes; None for Opus, whose
+    /// packets say it themselves.
+    pub fn samples_in(self, bytes: usize) -> Option<usize> {
         match self {
-            CodecKind::Pcmu | CodecKind::Pcma => bytes,
-            CodecKind::G722 => bytes * 2,
-            CodecKind::L16 { .. } => bytes / 2,
+            CodecKind::Pcmu | CodecKind::Pcma => Some(bytes),
+            CodecKind::G722 => Some(bytes * 2),
+            CodecKind::L16 { .. } => Some(bytes / 2),
+            CodecKind::Opus => None,
         }
     }
 
@@ -57,7 +71,7 @@ impl CodecKind {
             CodecKind::Pcma => Some(8),
             CodecKind::G722 => Some(9),
             CodecKind::L16 { rate: 44100 } => Some(11),
-            CodecKind::L16 { .. } => None,
+            CodecKind::L16 { .. } | CodecKind::Opus => None,
         }
     }
 }
@@ -68,6 +82,10 @@ pub enum CodecError {
     BufferTooSmall { needed: usize },
     #[error("payload of {0} bytes is not a whole number of samples")]
     BadLength(usize),
+    #[error("codec not supported by this build or at this rate")]
+    Unsupported,
+    #[error("codec rejected the frame (code {0})")]
+    Rejected(i32),
 }
 
 /// Encode and decode whole frames between 16-bit PCM at [`Codec::rate`]
@@ -88,22 +106,31 @@ pub trait Codec {
 }
 
 /// Any supported codec, encoder and decoder state together.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum AnyCodec {
     Pcmu,
     Pcma,
     G722(Box<(G722Encoder, G722Decoder)>),
-    L16 { rate: u32 },
+    L16 {
+        rate: u32,
+    },
+    #[cfg(feature = "opus")]
+    Opus(Box<crate::opus::Opus>),
 }
 
 impl AnyCodec {
-    pub fn new(kind: CodecKind) -> Self {
-        match kind {
+    /// Fails only for Opus in a build without the `opus` feature.
+    pub fn new(kind: CodecKind) -> Result<Self, CodecError> {
+        Ok(match kind {
             CodecKind::Pcmu => AnyCodec::Pcmu,
             CodecKind::Pcma => AnyCodec::Pcma,
             CodecKind::G722 => AnyCodec::G722(Box::new((G722Encoder::new(), G722Decoder::new()))),
             CodecKind::L16 { rate } => AnyCodec::L16 { rate },
-        }
+            #[cfg(feature = "opus")]
+            CodecKind::Opus => AnyCodec::Opus(Box::new(crate::opus::Opus::new(48000)?)),
+            #[cfg(not(feature = "opus"))]
+            CodecKind::Opus => return Err(CodecError::Unsupported),
+        })
     }
 }
 
@@ -114,10 +141,16 @@ impl Codec for AnyCodec {
             AnyCodec::Pcma => CodecKind::Pcma,
             AnyCodec::G722(_) => CodecKind::G722,
             AnyCodec::L16 { rate } => CodecKind::L16 { rate: *rate },
+            #[cfg(feature = "opus")]
+            AnyCodec::Opus(_) => CodecKind::Opus,
         }
     }
 
     fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, CodecError> {
+        #[cfg(feature = "opus")]
+        if let AnyCodec::Opus(o) = self {
+            return o.encode(pcm, out);
+        }
         let needed = self.kind().payload_len(pcm.len());
         if out.len() < needed {
             return Err(CodecError::BufferTooSmall { needed });
@@ -141,6 +174,8 @@ impl Codec for AnyCodec {
                     o.copy_from_slice(&s.to_be_bytes());
                 }
             }
+            #[cfg(feature = "opus")]
+            AnyCodec::Opus(_) => unreachable!("handled above"),
         }
         Ok(needed)
     }
@@ -150,7 +185,13 @@ impl Codec for AnyCodec {
         if matches!(kind, CodecKind::L16 { .. }) && !payload.len().is_multiple_of(2) {
             return Err(CodecError::BadLength(payload.len()));
         }
-        let needed = kind.samples_in(payload.len());
+        #[cfg(feature = "opus")]
+        if let AnyCodec::Opus(o) = self {
+            return o.decode(payload, out);
+        }
+        let Some(needed) = kind.samples_in(payload.len()) else {
+            return Err(CodecError::Unsupported);
+        };
         if out.len() < needed {
             return Err(CodecError::BufferTooSmall { needed });
         }
@@ -170,6 +211,8 @@ impl Codec for AnyCodec {
                     *o = i16::from_be_bytes([b[0], b[1]]);
                 }
             }
+            #[cfg(feature = "opus")]
+            AnyCodec::Opus(_) => unreachable!("handled above"),
         }
         Ok(needed)
     }
@@ -191,7 +234,7 @@ mod tests {
             let rate = kind.rate();
             let frame = rate as usize / 50;
             let pcm = tone(rate, 1000.0, 10000.0, frame * 10);
-            let mut c = AnyCodec::new(kind);
+            let mut c = AnyCodec::new(kind).expect("codec");
             let mut payload = vec![0u8; kind.payload_len(frame)];
             let mut out = vec![0i16; pcm.len()];
             for (f, o) in pcm.chunks(frame).zip(out.chunks_mut(frame)) {
@@ -204,8 +247,14 @@ mod tests {
     }
 
     #[test]
+    fn opus_is_supported_exactly_when_built_in() {
+        let r = AnyCodec::new(CodecKind::Opus);
+        assert_eq!(r.is_ok(), cfg!(feature = "opus"));
+    }
+
+    #[test]
     fn l16_is_exact_and_rejects_odd_payloads() {
-        let mut c = AnyCodec::new(CodecKind::L16 { rate: 16000 });
+        let mut c = AnyCodec::new(CodecKind::L16 { rate: 16000 }).expect("codec");
         let pcm = [0i16, 1, -1, i16::MAX, i16::MIN, 1234];
         let mut bytes = [0u8; 12];
         assert_eq!(c.encode(&pcm, &mut bytes), Ok(12));
@@ -221,7 +270,7 @@ mod tests {
 
     #[test]
     fn short_buffers_are_errors_not_panics() {
-        let mut c = AnyCodec::new(CodecKind::Pcmu);
+        let mut c = AnyCodec::new(CodecKind::Pcmu).expect("codec");
         let mut out = [0i16; 10];
         assert_eq!(
             c.decode(&[0xFF; 160], &mut out),

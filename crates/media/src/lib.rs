@@ -5,7 +5,8 @@
 //! can run it on the packet path.
 //!
 //! - [`codec`]: the [`Codec`] trait and [`AnyCodec`], over
-//!   [`g711`] (µ-law, A-law), [`g722`] (64 kbit/s) and L16.
+//!   [`g711`] (µ-law, A-law), [`g722`] (64 kbit/s), L16, and Opus with
+//!   the `opus` feature (pure-Rust libopus; no C toolchain needed).
 //! - [`resample`]: fixed-ratio polyphase resampling between 8, 16, 32 and 48 kHz.
 //! - [`vad`]: energy and zero-crossing voice activity detection with levels.
 //! - [`plc`]: packet-loss concealment by pitch-period repetition with fade.
@@ -17,6 +18,8 @@ pub mod analysis;
 pub mod codec;
 pub mod g711;
 pub mod g722;
+#[cfg(feature = "opus")]
+pub mod opus;
 pub mod plc;
 pub mod resample;
 pub mod simd;

@@ -70,6 +70,8 @@ pub enum ConfigError {
     CodecRate(u32),
     #[error("at least one speaker must be mixed")]
     NoSpeakers,
+    #[error("codec {0:?} is not available in this build")]
+    Codec(CodecKind),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -256,22 +258,22 @@ impl Conference {
         (up, down)
     }
 
-    fn group_for(&mut self, kind: CodecKind) -> usize {
+    fn group_for(&mut self, kind: CodecKind) -> Result<usize, ConfigError> {
         if let Some(g) = self.groups.iter().position(|g| g.kind == kind) {
-            return g;
+            return Ok(g);
         }
         let n = self.codec_frame(kind);
         let (_, down) = self.resamplers(kind.rate());
         self.groups.push(Group {
             kind,
-            codec: AnyCodec::new(kind),
+            codec: AnyCodec::new(kind).map_err(|_| ConfigError::Codec(kind))?,
             down,
             pcm: vec![0; n].into_boxed_slice(),
             payload: vec![0; kind.payload_len(n)].into_boxed_slice(),
             payload_len: 0,
             members: 0,
         });
-        self.groups.len() - 1
+        Ok(self.groups.len() - 1)
     }
 
     pub fn add_participant(&mut self, pc: ParticipantConfig) -> Result<ParticipantId, ConfigError> {
@@ -280,8 +282,9 @@ impl Conference {
             return Err(ConfigError::CodecRate(rate));
         }
         let n = self.codec_frame(pc.codec);
+        let codec = AnyCodec::new(pc.codec).map_err(|_| ConfigError::Codec(pc.codec))?;
         let (up, down) = self.resamplers(rate);
-        let group = self.group_for(pc.codec);
+        let group = self.group_for(pc.codec)?;
         let seed = spread(pc.ssrc);
         let payload_max = pc.codec.payload_len(n);
         let index = match self.free.pop() {
@@ -296,7 +299,7 @@ impl Conference {
         self.slots[index] = Some(Participant {
             generation,
             cfg: pc,
-            codec: AnyCodec::new(pc.codec),
+            codec,
             jitter: JitterBuffer::new(self.cfg.jitter_depth, payload_max),
             plc: Concealer::new(rate),
             vad: Vad::new(self.cfg.vad),

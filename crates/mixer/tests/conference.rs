@@ -46,8 +46,8 @@ impl Phone {
             id,
             kind,
             pt,
-            enc: AnyCodec::new(kind),
-            dec: AnyCodec::new(kind),
+            enc: AnyCodec::new(kind).expect("codec"),
+            dec: AnyCodec::new(kind).expect("codec"),
             seq: (ssrc as u16).wrapping_mul(7),
             ts: ssrc.wrapping_mul(13),
             pos: 0,
@@ -83,7 +83,8 @@ impl Phone {
         let n = self.frame_len(tick_ms);
         let pcm = self.next_pcm(n);
         let mut payload = vec![0u8; self.kind.payload_len(n)];
-        self.enc.encode(&pcm, &mut payload).expect("encode");
+        let len = self.enc.encode(&pcm, &mut payload).expect("encode");
+        payload.truncate(len);
         let header = RtpHeader {
             marker: false,
             payload_type: self.pt,
@@ -401,6 +402,49 @@ fn wideband_narrowband_and_48k_lines_hear_each_other() {
             }
         }
     }
+}
+
+#[cfg(feature = "opus")]
+#[test]
+fn opus_at_48k_and_g711_at_8k_hear_each_other() {
+    let mut conf = Conference::new(ConferenceConfig {
+        rate: 48000,
+        ..Default::default()
+    })
+    .expect("conf");
+    let lines = [(CodecKind::Opus, 1500.0), (CodecKind::Pcmu, 400.0)];
+    let amp = 6000.0;
+    let mut phones: Vec<Phone> = lines
+        .iter()
+        .enumerate()
+        .map(|(k, &(kind, freq))| {
+            Phone::join(&mut conf, kind, Signal::Tone { freq, amp }, 20 + k as u32)
+        })
+        .collect();
+    run(&mut conf, &mut phones, 50, |_, _, p| vec![p]);
+    for (k, ph) in phones.iter().enumerate() {
+        let rate = ph.kind.rate();
+        let tail = &ph.heard[ph.heard.len() - rate as usize / 2..];
+        let (_, other) = lines[1 - k];
+        let (_, own) = lines[k];
+        let db = amp_db(tail, rate, other, amp);
+        assert!(db.abs() < 1.5, "line {k} hears {other} Hz at {db:.1} dB");
+        assert!(
+            amp_db(tail, rate, own, amp) < -30.0,
+            "line {k} hears itself"
+        );
+    }
+}
+
+#[test]
+fn opus_without_the_feature_is_refused_not_mis_mixed() {
+    let mut conf = Conference::new(ConferenceConfig::default()).expect("conf");
+    let r = conf.add_participant(ParticipantConfig {
+        codec: CodecKind::Opus,
+        payload_type: 111,
+        ssrc: 5,
+    });
+    assert_eq!(r.is_ok(), cfg!(feature = "opus"));
 }
 
 #[test]
