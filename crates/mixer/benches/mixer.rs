@@ -13,6 +13,7 @@ use criterion::{Criterion, Throughput, black_box, criterion_group, criterion_mai
 
 #[path = "support/rig.rs"]
 mod rig;
+use media::CodecKind;
 use rig::{Rig, Three};
 
 fn kernel_bench(c: &mut Criterion) {
@@ -40,13 +41,49 @@ fn kernel_bench(c: &mut Criterion) {
 
 fn engine_bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("engine");
-    for (name, talkers, quiet, mute) in [
-        ("g711 3-party, all talking", 3, 0, 0),
-        ("g711 100-party, 3 talkers + 97 faint noise", 3, 97, 0),
-        ("g711 100-party, 3 talkers + 97 sending nothing", 3, 0, 97),
-        ("g711 100-party, nobody sending", 0, 0, 100),
-    ] {
-        let mut rig = Rig::new(talkers, quiet, mute);
+    let mut cases = vec![
+        ("g711 3-party, all talking", CodecKind::Pcmu, 3, 0, 0),
+        (
+            "g711 100-party, 3 talkers + 97 faint noise",
+            CodecKind::Pcmu,
+            3,
+            97,
+            0,
+        ),
+        (
+            "g711 100-party, 3 talkers + 97 sending nothing",
+            CodecKind::Pcmu,
+            3,
+            0,
+            97,
+        ),
+        ("g711 100-party, nobody sending", CodecKind::Pcmu, 0, 0, 100),
+        (
+            "g722 100-party, 3 talkers + 97 faint noise",
+            CodecKind::G722,
+            3,
+            97,
+            0,
+        ),
+        (
+            "g722 100-party, 3 talkers + 97 sending nothing",
+            CodecKind::G722,
+            3,
+            0,
+            97,
+        ),
+    ];
+    if cfg!(feature = "opus") {
+        cases.push((
+            "opus 100-party, 3 talkers + 97 sending nothing",
+            CodecKind::Opus,
+            3,
+            0,
+            97,
+        ));
+    }
+    for (name, kind, talkers, quiet, mute) in cases {
+        let mut rig = Rig::new(kind, talkers, quiet, mute);
         g.throughput(Throughput::Elements((talkers + quiet + mute) as u64));
         g.bench_function(name, |b| b.iter(|| black_box(rig.tick())));
     }

@@ -5,7 +5,8 @@
 //!
 //! Workloads: `kernel` (bare 3-party G.711 N-1), `three` (engine, 3 talking),
 //! `hundred` (engine, 3 talkers + 97 faint noise), `hundred-mute` (3 talkers,
-//! 97 sending nothing), `empty` (100 participants, nobody sending).
+//! 97 sending nothing), `empty` (100 participants, nobody sending), and
+//! `g722-hundred`, `g722-hundred-mute` (the same two in G.722 at 16 kHz).
 
 #[path = "../benches/support/rig.rs"]
 mod rig;
@@ -24,14 +25,17 @@ fn main() {
             }
         }
         w => {
-            let (t, q, m) = match w {
-                "three" => (3, 0, 0),
-                "hundred" => (3, 97, 0),
-                "hundred-mute" => (3, 0, 97),
-                "empty" => (0, 0, 100),
+            use media::CodecKind::{G722, Pcmu};
+            let (kind, t, q, m) = match w {
+                "three" => (Pcmu, 3, 0, 0),
+                "hundred" => (Pcmu, 3, 97, 0),
+                "hundred-mute" => (Pcmu, 3, 0, 97),
+                "empty" => (Pcmu, 0, 0, 100),
+                "g722-hundred" => (G722, 3, 97, 0),
+                "g722-hundred-mute" => (G722, 3, 0, 97),
                 _ => panic!("unknown workload {w}"),
             };
-            let mut r = rig::Rig::new(t, q, m);
+            let mut r = rig::Rig::new(kind, t, q, m);
             for _ in 0..n {
                 sink += r.tick();
             }

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use media::analysis::tone_from;
-use media::{CodecKind, g711};
+use media::{AnyCodec, Codec, CodecKind, g711};
 use mixer::{Conference, ConferenceConfig, ParticipantConfig, ParticipantId, kernel};
 use rtp::{RtpHeader, RtpHeaderMut};
 
@@ -55,16 +55,20 @@ pub struct Rig {
     conf: Conference,
     lines: Vec<(ParticipantId, Vec<Vec<u8>>)>,
     seq: u16,
+    ts_step: u32,
     t0: Instant,
-    out: [u8; 2048],
+    out: [u8; 4096],
 }
 
 impl Rig {
     /// `talkers` lines send tones, `quiet` lines send faint noise, `mute`
-    /// lines send nothing; all G.711 µ-law in an 8 kHz conference.
-    pub fn new(talkers: usize, quiet: usize, mute: usize) -> Rig {
+    /// lines send nothing; all in `kind`, in a conference at its rate.
+    pub fn new(kind: CodecKind, talkers: usize, quiet: usize, mute: usize) -> Rig {
+        let rate = kind.rate();
+        let n = (rate / 50) as usize;
+        let pt = kind.static_payload_type().unwrap_or(96);
         let mut conf = Conference::new(ConferenceConfig {
-            rate: 8000,
+            rate,
             ..Default::default()
         })
         .expect("conf");
@@ -73,51 +77,56 @@ impl Rig {
         for k in 0..talkers + quiet + mute {
             let id = conf
                 .add_participant(ParticipantConfig {
-                    codec: CodecKind::Pcmu,
-                    payload_type: 0,
+                    codec: kind,
+                    payload_type: pt,
                     ssrc: k as u32,
                 })
                 .expect("add");
-            // 50 frames (one second) of audio, replayed.
+            // 50 frames (one second) of audio, replayed; an encoder per
+            // line, as stateful codecs (G.722) need.
+            let mut enc = AnyCodec::new(kind).expect("codec");
             let frames: Vec<Vec<u8>> = if k >= talkers + quiet {
                 Vec::new()
             } else {
                 (0..50)
                     .map(|f| {
                         let pcm: Vec<i16> = if k < talkers {
-                            tone_from(8000, 300.0 + 250.0 * k as f64, 6000.0, f * FRAME, FRAME)
+                            tone_from(rate, 300.0 + 250.0 * k as f64, 6000.0, f * n, n)
                         } else {
-                            (0..FRAME)
+                            (0..n)
                                 .map(|_| {
                                     seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
                                     ((seed >> 16) as i32 % 121 - 60) as i16
                                 })
                                 .collect()
                         };
-                        let mut pkt = vec![0u8; 12 + FRAME];
+                        let mut pkt = vec![0u8; 12 + kind.payload_len(n)];
                         let h = RtpHeader {
                             marker: false,
-                            payload_type: 0,
+                            payload_type: pt,
                             sequence_number: 0,
                             timestamp: 0,
                             ssrc: 0x100 + k as u32,
                             csrcs: &[],
                             extension: None,
                         };
-                        let n = h.write(&mut pkt).expect("header");
-                        g711::ulaw_encode(&pcm, &mut pkt[n..]);
+                        let hl = h.write(&mut pkt).expect("header");
+                        let len = enc.encode(&pcm, &mut pkt[hl..]).expect("encode");
+                        pkt.truncate(hl + len);
                         pkt
                     })
                     .collect()
             };
             lines.push((id, frames));
         }
+        let ts_step = (n as u64 * kind.rtp_clock_rate() as u64 / rate as u64) as u32;
         let mut rig = Rig {
             conf,
             lines,
             seq: 0,
+            ts_step,
             t0: Instant::now(),
-            out: [0; 2048],
+            out: [0; 4096],
         };
         for _ in 0..60 {
             rig.tick();
@@ -133,7 +142,7 @@ impl Rig {
             if let Some(pkt) = frames.get_mut(f) {
                 let mut h = RtpHeaderMut::new(pkt).expect("rtp");
                 h.set_sequence_number(seq);
-                h.set_timestamp(seq as u32 * FRAME as u32);
+                h.set_timestamp((seq as u32).wrapping_mul(self.ts_step));
                 self.conf.push_rtp(*id, pkt, self.t0).expect("push");
             }
         }
