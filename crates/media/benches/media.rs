@@ -74,15 +74,20 @@ fn dsp(c: &mut Criterion) {
     c.bench_function("vad 20 ms at 8 kHz", |b| {
         b.iter(|| vad.process(black_box(&pcm)))
     });
-    let mut plc = Concealer::new(8000);
-    let mut f = pcm.clone();
-    plc.good_frame(&mut f);
-    c.bench_function("plc conceal first lost 20 ms at 8 kHz", |b| {
-        b.iter(|| {
-            let mut p = plc.clone();
-            p.conceal(black_box(&mut f));
-        })
-    });
+    // One good frame then one lost: the loss pays for the pitch search.
+    for rate in [8000u32, 48000] {
+        let n = rate as usize / 50;
+        let good = tone(rate, 220.0, 8000.0, n);
+        let mut plc = Concealer::new(rate);
+        let (mut g, mut f) = (good.clone(), vec![0i16; n]);
+        c.bench_function(&format!("plc good + first lost 20 ms at {rate} Hz"), |b| {
+            b.iter(|| {
+                g.copy_from_slice(&good);
+                plc.good_frame(&mut g);
+                plc.conceal(black_box(&mut f));
+            })
+        });
+    }
 }
 
 criterion_group!(benches, codecs, dsp);

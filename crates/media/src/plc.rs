@@ -24,6 +24,10 @@ pub struct Concealer {
     at: usize,
     /// The ring laid out oldest first, rebuilt when a loss starts.
     history: Box<[i16]>,
+    /// Scratch for the pitch search: the history as floats, and decimated
+    /// to about 8 kHz.
+    hist_f: Box<[f32]>,
+    hist_d: Box<[f32]>,
     pitch_min: usize,
     pitch_max: usize,
     /// Samples concealed in the current loss (0 when not in a loss).
@@ -44,6 +48,8 @@ impl Concealer {
             ring: vec![0; 3 * pitch_max].into_boxed_slice(),
             at: 0,
             history: vec![0; 3 * pitch_max].into_boxed_slice(),
+            hist_f: vec![0.0; 3 * pitch_max].into_boxed_slice(),
+            hist_d: vec![0.0; 3 * pitch_max].into_boxed_slice(),
             pitch_min: ms(PITCH_MIN_MS).max(1),
             pitch_max,
             lost: 0,
@@ -73,7 +79,7 @@ impl Concealer {
             for (i, s) in frame[..n].iter_mut().enumerate() {
                 let c = self.next_repeat() as f32 * gain_at_end;
                 let w = (i + 1) as f32 / (n + 1) as f32;
-                *s = (c * (1.0 - w) + *s as f32 * w).round() as i16;
+                *s = round_i16(c * (1.0 - w) + *s as f32 * w);
             }
         }
         self.lost = 0;
@@ -94,9 +100,24 @@ impl Concealer {
             self.pitch = self.find_pitch();
             self.pos = 0;
         }
+        // Once silent, stay silent without the per-sample work.
+        if self.lost >= self.ms_to_samples(SILENT_AFTER_MS) {
+            out.fill(0);
+            self.lost += out.len();
+            return;
+        }
+        let (full, end) = (
+            self.ms_to_samples(FULL_LEVEL_MS),
+            self.ms_to_samples(SILENT_AFTER_MS),
+        );
+        let slope = 1.0 / (end - full) as f32;
         for s in out.iter_mut() {
-            let g = self.gain_at(self.lost);
-            *s = (self.next_repeat() as f32 * g).round() as i16;
+            let g = if self.lost <= full {
+                1.0
+            } else {
+                (1.0 - (self.lost - full) as f32 * slope).max(0.0)
+            };
+            *s = round_i16(self.next_repeat() as f32 * g);
             self.lost += 1;
         }
     }
@@ -119,7 +140,10 @@ impl Concealer {
     fn next_repeat(&mut self) -> i16 {
         let h = self.history.len();
         let s = self.history[h - self.pitch + self.pos];
-        self.pos = (self.pos + 1) % self.pitch;
+        self.pos += 1;
+        if self.pos == self.pitch {
+            self.pos = 0;
+        }
         s
     }
 
@@ -134,43 +158,81 @@ impl Concealer {
 
     /// The lag with the best normalised correlation between the last
     /// `pitch_max` samples and the audio one lag earlier. Searched coarsely
-    /// at about 8 kHz, then refined at full rate, so a loss costs the same
-    /// few microseconds at 48 kHz as at 8 kHz.
-    fn find_pitch(&self) -> usize {
+    /// at about 8 kHz, then refined at full rate, so a loss costs about the
+    /// same at 48 kHz as at 8 kHz.
+    fn find_pitch(&mut self) -> usize {
         let step = (self.rate as usize / 8000).max(1);
-        let mut best = self.best_lag(self.pitch_min, self.pitch_max, step, step);
-        if step > 1 {
-            let lo = best.saturating_sub(step).max(self.pitch_min);
-            let hi = (best + step).min(self.pitch_max);
-            best = self.best_lag(lo, hi, 1, 1);
+        for (f, &s) in self.hist_f.iter_mut().zip(self.history.iter()) {
+            *f = s as f32;
         }
-        best
-    }
-
-    fn best_lag(&self, lo: usize, hi: usize, lag_step: usize, sample_step: usize) -> usize {
-        let h = &self.history;
-        let w = self.pitch_max;
-        let end = h.len();
-        let mut best = (f32::MIN, hi);
-        let mut lag = lo;
-        while lag <= hi {
-            let (mut xy, mut yy) = (0f32, 0f32);
-            let mut i = end - w;
-            while i < end {
-                let (a, b) = (h[i] as f32, h[i - lag] as f32);
-                xy += a * b;
-                yy += b * b;
-                i += sample_step;
-            }
-            let score = if yy > 0.0 { xy / yy.sqrt() } else { 0.0 };
-            if score > best.0 {
-                best = (score, lag);
-            }
-            lag += lag_step;
+        let n = self.hist_f.len() / step;
+        for (i, d) in self.hist_d[..n].iter_mut().enumerate() {
+            *d = self.hist_f[i * step..(i + 1) * step].iter().sum();
         }
-        best.1
+        let (lo, hi, w) = (
+            self.pitch_min / step,
+            self.pitch_max / step,
+            self.pitch_max / step,
+        );
+        let coarse = best_lag(&self.hist_d[..n], lo.max(1), hi, w) * step;
+        if step == 1 {
+            return coarse;
+        }
+        let lo = coarse.saturating_sub(step).max(self.pitch_min);
+        let hi = (coarse + step).min(self.pitch_max);
+        best_lag(&self.hist_f, lo, hi, self.pitch_max)
     }
 }
+
+/// Rounds half away from zero. `f32::round` is a library call on the
+/// baseline x86-64 target; a truncating conversion is one instruction.
+#[inline(always)]
+fn round_i16(v: f32) -> i16 {
+    (v + 0.5f32.copysign(v)) as i16
+}
+
+/// The lag in `lo..=hi` whose past best matches the last `w` samples of
+/// `h` (normalised cross-correlation).
+fn best_lag(h: &[f32], lo: usize, hi: usize, w: usize) -> usize {
+    let end = h.len();
+    let recent = &h[end - w..];
+    let mut best = (f32::MIN, hi);
+    for lag in lo..=hi {
+        let (xy, yy) = corr(recent, &h[end - w - lag..end - lag]);
+        let score = if yy > 0.0 { xy / yy.sqrt() } else { 0.0 };
+        if score > best.0 {
+            best = (score, lag);
+        }
+    }
+    best.1
+}
+
+const LANES: usize = 8;
+
+/// Cross- and auto-correlation.
+fn corr(x: &[f32], y: &[f32]) -> (f32, f32) {
+    (dot(x, y), dot(y, y))
+}
+
+crate::dispatch_avx2!(
+    /// Dot product in lanes, so it vectorises without reassociating one sum.
+    fn dot(x: &[f32], y: &[f32]) -> f32 {
+        let mut acc = [0f32; LANES];
+        let (xc, yc) = (x.chunks_exact(LANES), y.chunks_exact(LANES));
+        let tail: f32 = xc
+            .remainder()
+            .iter()
+            .zip(yc.remainder())
+            .map(|(a, b)| a * b)
+            .sum();
+        for (a, b) in xc.zip(yc) {
+            for l in 0..LANES {
+                acc[l] += a[l] * b[l];
+            }
+        }
+        acc.iter().sum::<f32>() + tail
+    }
+);
 
 #[cfg(test)]
 mod tests {
