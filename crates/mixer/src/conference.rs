@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use media::{AnyCodec, Codec, CodecKind, Concealer, Resampler, Vad, VadConfig};
-use rtp::{RtpError, RtpHeader, RtpPacket, WriteError};
+use rtp::{ReceiverStats, RtpError, RtpHeader, RtpPacket, WriteError};
 
 use crate::jitter::{JitterBuffer, JitterStats, Pop};
 use crate::kernel;
@@ -112,8 +112,9 @@ struct Participant {
     /// This tick's frame at the codec rate.
     pcm: Box<[i16]>,
     has_audio: bool,
-    /// SSRC it sends from, once seen; a change is a new stream.
-    remote_ssrc: Option<u32>,
+    /// RFC 3550 receive statistics of the stream it sends (its SSRC; a
+    /// change of SSRC is a new stream), for RTCP reports and quality.
+    rx: Option<ReceiverStats>,
     group: usize,
     speaker: bool,
     /// Its own N-1 payload (used while it speaks).
@@ -153,7 +154,6 @@ pub struct Conference {
     speaker_pcm: Box<[i16]>,
     mix: Box<[i16]>,
     ticks: u64,
-    last_tick: Option<Instant>,
 }
 
 /// One packet to send, produced by [`Conference::tick`].
@@ -225,9 +225,13 @@ impl Conference {
             speaker_pcm: vec![0; frame * cfg.max_speakers].into_boxed_slice(),
             mix: vec![0; frame].into_boxed_slice(),
             ticks: 0,
-            last_tick: None,
             cfg,
         })
+    }
+
+    /// Ticks run so far.
+    pub fn ticks(&self) -> u64 {
+        self.ticks
     }
 
     pub fn config(&self) -> &ConferenceConfig {
@@ -307,7 +311,7 @@ impl Conference {
             down,
             pcm: vec![0; n].into_boxed_slice(),
             has_audio: false,
-            remote_ssrc: None,
+            rx: None,
             group,
             speaker: false,
             payload: vec![0; payload_max].into_boxed_slice(),
@@ -360,6 +364,12 @@ impl Conference {
         })
     }
 
+    /// RFC 3550 statistics of what the participant sends (None before its
+    /// first packet): loss, interarrival jitter, RTCP report blocks.
+    pub fn receiver_stats(&mut self, id: ParticipantId) -> Option<&mut ReceiverStats> {
+        self.get_mut(id).and_then(|p| p.rx.as_mut())
+    }
+
     /// Whether the participant's audio is being mixed now.
     pub fn is_speaking(&self, id: ParticipantId) -> bool {
         self.get(id).is_some_and(|p| p.speaker)
@@ -381,7 +391,7 @@ impl Conference {
         &mut self,
         id: ParticipantId,
         packet: &[u8],
-        _now: Instant,
+        now: Instant,
     ) -> Result<(), PushError> {
         let p = self.get_mut(id).ok_or(PushError::UnknownParticipant)?;
         let pkt = RtpPacket::parse(packet)?;
@@ -389,21 +399,25 @@ impl Conference {
             p.stats.other_payload_type += 1;
             return Ok(());
         }
-        if p.remote_ssrc != Some(pkt.ssrc()) {
+        if p.rx.as_ref().map(|r| r.ssrc()) != Some(pkt.ssrc()) {
             // A new source (a re-INVITE, a failover): start its stream afresh.
-            if p.remote_ssrc.is_some() {
+            if p.rx.is_some() {
                 p.jitter.reset();
             }
-            p.remote_ssrc = Some(pkt.ssrc());
+            p.rx = Some(ReceiverStats::new(pkt.ssrc(), p.cfg.codec.rtp_clock_rate()));
+        }
+        if let Some(rx) = p.rx.as_mut() {
+            rx.on_packet_at(pkt.sequence_number(), pkt.timestamp(), now);
         }
         p.jitter.push(pkt.sequence_number(), pkt.payload());
         Ok(())
     }
 
     /// Advances one tick: mixes, encodes, and returns one packet per
-    /// participant. Call every `tick_ms`; `now` is for bookkeeping only.
-    pub fn tick(&mut self, now: Instant) -> Outputs<'_> {
-        self.last_tick = Some(now);
+    /// participant. Call every `tick_ms`. Nothing here depends on `now` yet
+    /// (the play-out clock is the tick itself); timed features such as
+    /// prompts will.
+    pub fn tick(&mut self, _now: Instant) -> Outputs<'_> {
         self.ticks += 1;
         let frame = self.frame;
 

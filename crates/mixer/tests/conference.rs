@@ -337,6 +337,10 @@ fn lost_and_late_packets_are_concealed_without_clicks() {
     });
     let st = conf.stats(phones[0].id).expect("stats");
     assert_eq!(st.jitter.lost, 5, "four dropped, one too late");
+    // RFC 3550 counts what never arrived: the held packets came in the end.
+    let rx = conf.receiver_stats(phones[0].id).expect("rx stats");
+    assert_eq!(rx.cumulative_lost(), 4);
+    assert_eq!(rx.late_packets(), 2);
     assert_eq!(st.jitter.late, 1);
     let heard = &phones[1].heard;
     let slope = amp * 2.0 * std::f64::consts::PI * freq / 8000.0;
