@@ -134,6 +134,24 @@ impl AnyCodec {
     }
 }
 
+impl AnyCodec {
+    /// For codecs that can follow a stream without decoding it (G.722's
+    /// scale factors): Some(true) if the frame was consumed and stayed
+    /// below `limit` (see [`G722Decoder::track`]), Some(false) if it must
+    /// be decoded; None for codecs that cannot, whose decoding is cheap.
+    pub fn track(&mut self, payload: &[u8], limit: i32) -> Option<bool> {
+        match self {
+            AnyCodec::G722(st) => Some(st.1.track(payload, limit)),
+            _ => None,
+        }
+    }
+
+    /// Whether [`track`](Self::track) does anything for this codec.
+    pub fn can_track(&self) -> bool {
+        matches!(self, AnyCodec::G722(_))
+    }
+}
+
 impl Codec for AnyCodec {
     fn kind(&self) -> CodecKind {
         match self {

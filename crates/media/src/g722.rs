@@ -280,6 +280,39 @@ impl G722Decoder {
         2 * n
     }
 
+    /// Advances only the scale factors (blocks 3L and 3H), which follow
+    /// from the codes alone: a level check at about a twentieth of the cost
+    /// of [`decode`](Self::decode). If the low-band scale factor stays below
+    /// `limit` the frame is consumed and true returned; otherwise nothing
+    /// changes and false says to decode the frame after all. The predictors
+    /// are left as they were, so a later `decode` starts mismatched; the
+    /// mismatch dies away as they re-adapt (their leakage has a time
+    /// constant of about 30 ms), bounded by the exact scale factors.
+    pub fn track(&mut self, codes: &[u8], limit: i32) -> bool {
+        let saved = [
+            (self.band[0].nb, self.band[0].det),
+            (self.band[1].nb, self.band[1].det),
+        ];
+        for &code in codes {
+            let ril = ((code & 0x3F) >> 2) as usize;
+            self.band[0].adapt_scale(WL[RL42[ril]], 18432, 8);
+            self.band[1].adapt_scale(WH[RH2[(code >> 6) as usize]], 22528, 10);
+            if self.band[0].det >= limit {
+                for (b, (nb, det)) in self.band.iter_mut().zip(saved) {
+                    b.nb = nb;
+                    b.det = det;
+                }
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The low band's scale factor (32 at rest).
+    pub fn low_band_scale(&self) -> i32 {
+        self.band[0].det
+    }
+
     #[inline]
     fn decode_byte(&mut self, code: u8) -> (i16, i16) {
         let ilow = (code & 0x3F) as usize;
@@ -372,6 +405,53 @@ mod tests {
         }
         let snr = 10.0 * (sig / err).log10();
         assert!(snr > 25.0, "SNR {snr:.1} dB");
+    }
+
+    #[test]
+    fn tracking_keeps_scale_factors_exact_and_decoding_recovers() {
+        let pcm = tone(16000, 700.0, 8000.0, 16000);
+        let mut enc = G722Encoder::new();
+        let mut codes = vec![0u8; 8000];
+        enc.encode(&pcm, &mut codes);
+        let mut full = G722Decoder::new();
+        let mut out = vec![0i16; 16000];
+        full.decode(&codes, &mut out);
+        // Track the first half second, decode the rest.
+        let mut part = G722Decoder::new();
+        assert!(
+            !part.track(&codes[..160], 1024),
+            "a -12 dBFS tone is over the limit"
+        );
+        assert_eq!(
+            part.low_band_scale(),
+            32,
+            "and a refused frame changes nothing"
+        );
+        assert!(part.track(&codes[..4000], i32::MAX));
+        assert_eq!(part.band[0].nb, {
+            let mut d = G722Decoder::new();
+            d.decode(&codes[..4000], &mut vec![0i16; 8000]);
+            d.band[0].nb
+        });
+        let mut tail = vec![0i16; 8000];
+        part.decode(&codes[4000..], &mut tail);
+        // After 60 ms of re-convergence it sounds as the full decoder does.
+        let err: Vec<i16> = tail[960..]
+            .iter()
+            .zip(&out[8960..])
+            .map(|(a, b)| a - b)
+            .collect();
+        let snr = 20.0 * (rms(&out[8960..]) / rms(&err).max(1e-9)).log10();
+        assert!(snr > 30.0, "re-converged to {snr:.1} dB");
+        // Quiet hiss keeps the scale factor near its floor.
+        let mut d = G722Decoder::new();
+        let mut e = G722Encoder::new();
+        let hiss: Vec<i16> = (0..3200u32)
+            .map(|i| ((i.wrapping_mul(2654435761) >> 20) % 121) as i16 - 60)
+            .collect();
+        let mut c = vec![0u8; 1600];
+        e.encode(&hiss, &mut c);
+        assert!(d.track(&c, 1024), "-56 dBFS hiss stays under the limit");
     }
 
     #[test]

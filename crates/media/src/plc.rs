@@ -70,6 +70,13 @@ impl Concealer {
         (self.rate * ms / 1000) as usize
     }
 
+    /// Forgets the audio heard, as when the caller stops decoding a line:
+    /// a later loss conceals as silence rather than as stale audio.
+    pub fn reset(&mut self) {
+        self.primed = false;
+        self.lost = 0;
+    }
+
     /// Takes a good decoded frame; if it ends a loss, its start is
     /// cross-faded from the concealment so the join is smooth.
     pub fn good_frame(&mut self, frame: &mut [i16]) {

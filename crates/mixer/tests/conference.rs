@@ -27,9 +27,32 @@ struct Phone {
 
 #[derive(Clone, Copy)]
 enum Signal {
-    Tone { freq: f64, amp: f64 },
-    Noise { amp: i32, seed: u32 },
+    Tone {
+        freq: f64,
+        amp: f64,
+    },
+    Noise {
+        amp: i32,
+        seed: u32,
+    },
+    /// Faint noise until sample `at`, then a tone.
+    NoiseThenTone {
+        amp: i32,
+        seed: u32,
+        at: usize,
+        freq: f64,
+        tone: f64,
+    },
     Nothing,
+}
+
+fn lcg_noise(seed: &mut u32, amp: i32, n: usize) -> Vec<i16> {
+    (0..n)
+        .map(|_| {
+            *seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+            ((*seed >> 16) as i32 % (2 * amp + 1) - amp) as i16
+        })
+        .collect()
 }
 
 impl Phone {
@@ -66,12 +89,20 @@ impl Phone {
     fn next_pcm(&mut self, n: usize) -> Vec<i16> {
         let pcm = match &mut self.signal {
             Signal::Tone { freq, amp } => tone_from(self.kind.rate(), *freq, *amp, self.pos, n),
-            Signal::Noise { amp, seed } => (0..n)
-                .map(|_| {
-                    *seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
-                    ((*seed >> 16) as i32 % (2 * *amp + 1) - *amp) as i16
-                })
-                .collect(),
+            Signal::Noise { amp, seed } => lcg_noise(seed, *amp, n),
+            Signal::NoiseThenTone {
+                amp,
+                seed,
+                at,
+                freq,
+                tone,
+            } => {
+                if self.pos >= *at {
+                    tone_from(self.kind.rate(), *freq, *tone, self.pos, n)
+                } else {
+                    lcg_noise(seed, *amp, n)
+                }
+            }
             Signal::Nothing => vec![0; n],
         };
         self.pos += n;
@@ -449,6 +480,62 @@ fn opus_without_the_feature_is_refused_not_mis_mixed() {
         ssrc: 5,
     });
     assert_eq!(r.is_ok(), cfg!(feature = "opus"));
+}
+
+#[test]
+fn quiet_g722_lines_are_followed_cheaply_and_heard_when_they_speak() {
+    // G.722 costs ~120k instructions a frame to decode; a line quiet for a
+    // second is followed by its scale factors alone. When it starts to
+    // talk it must be decoded again and heard at once, at the right level.
+    let mut conf = Conference::new(ConferenceConfig {
+        rate: 16000,
+        ..Default::default()
+    })
+    .expect("conf");
+    let at = 16000 * 2; // two seconds of hiss, then a tone
+    let (freq, amp) = (800.0, 6000.0);
+    let mut phones = vec![
+        Phone::join(
+            &mut conf,
+            CodecKind::G722,
+            Signal::Noise { amp: 60, seed: 3 },
+            1,
+        ),
+        Phone::join(
+            &mut conf,
+            CodecKind::G722,
+            Signal::NoiseThenTone {
+                amp: 60,
+                seed: 4,
+                at,
+                freq,
+                tone: amp,
+            },
+            2,
+        ),
+    ];
+    run(&mut conf, &mut phones, 150, |_, _, p| vec![p]);
+    let b = conf.stats(phones[1].id).expect("stats");
+    assert!(
+        b.tracked_frames >= 40,
+        "followed, not decoded: {} frames",
+        b.tracked_frames
+    );
+    let a = conf.stats(phones[0].id).expect("stats");
+    assert!(
+        a.tracked_frames >= 90,
+        "the listener's hiss too: {}",
+        a.tracked_frames
+    );
+    // The tone reaches the listener from 100 ms after it starts (one tick
+    // of jitter buffer, one of promotion, re-convergence), at its level.
+    let heard = &phones[0].heard;
+    let from = at + 320 + 1600;
+    for (k, w) in heard[from..].chunks(1600).enumerate() {
+        let db = amp_db(w, 16000, freq, amp);
+        assert!(db.abs() < 1.0, "window {k}: tone at {db:.1} dB");
+    }
+    assert!(conf.is_speaking(phones[1].id));
 }
 
 #[test]
