@@ -55,6 +55,25 @@ fn sat16(v: i32) -> i32 {
     v.clamp(-32768, 32767)
 }
 
+/// LOGSCL: the log scale factor after one code.
+#[inline(always)]
+fn next_nb(nb: i32, w: i32, nb_max: i32) -> i32 {
+    (((nb * 127) >> 7) + w).clamp(0, nb_max)
+}
+
+/// SCALEL/SCALEH: the scale factor of a log scale factor (monotonic in it).
+#[inline(always)]
+fn det_of(nb: i32, shift_base: i32) -> i32 {
+    let wd1 = ((nb >> 6) & 31) as usize;
+    let wd2 = shift_base - (nb >> 11);
+    let wd3 = if wd2 < 0 {
+        ILB[wd1] << -wd2
+    } else {
+        ILB[wd1] >> wd2
+    };
+    wd3 << 2
+}
+
 /// The adaptive predictor and scale factor of one sub-band (block 4 and
 /// the scale-factor state of blocks 3L/3H).
 #[derive(Debug, Clone, Copy)]
@@ -92,16 +111,8 @@ impl Band {
     /// Blocks 3L/3H, LOGSCL and SCALEL: adapt the scale factor.
     #[inline(always)]
     fn adapt_scale(&mut self, w: i32, nb_max: i32, shift_base: i32) {
-        let nb = ((self.nb * 127) >> 7) + w;
-        self.nb = nb.clamp(0, nb_max);
-        let wd1 = ((self.nb >> 6) & 31) as usize;
-        let wd2 = shift_base - (self.nb >> 11);
-        let wd3 = if wd2 < 0 {
-            ILB[wd1] << -wd2
-        } else {
-            ILB[wd1] >> wd2
-        };
-        self.det = wd3 << 2;
+        self.nb = next_nb(self.nb, w, nb_max);
+        self.det = det_of(self.nb, shift_base);
     }
 
     /// Block 4: reconstruct, adapt the two-pole/six-zero predictor, predict.
@@ -289,22 +300,32 @@ impl G722Decoder {
     /// mismatch dies away as they re-adapt (their leakage has a time
     /// constant of about 30 ms), bounded by the exact scale factors.
     pub fn track(&mut self, codes: &[u8], limit: i32) -> bool {
-        let saved = [
-            (self.band[0].nb, self.band[0].det),
-            (self.band[1].nb, self.band[1].det),
-        ];
+        // Only the log scale factors run per byte; the scale factor is
+        // monotonic in its log, so compare there and convert once.
+        let (mut lo_nb, mut hi_nb) = (self.band[0].nb, self.band[1].nb);
+        // The smallest log scale factor whose scale factor reaches `limit`.
+        let (mut lo, mut hi) = (0, 18433);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if det_of(mid, 8) >= limit {
+                hi = mid
+            } else {
+                lo = mid + 1
+            }
+        }
+        let nb_limit = lo;
         for &code in codes {
-            let ril = ((code & 0x3F) >> 2) as usize;
-            self.band[0].adapt_scale(WL[RL42[ril]], 18432, 8);
-            self.band[1].adapt_scale(WH[RH2[(code >> 6) as usize]], 22528, 10);
-            if self.band[0].det >= limit {
-                for (b, (nb, det)) in self.band.iter_mut().zip(saved) {
-                    b.nb = nb;
-                    b.det = det;
-                }
+            lo_nb = next_nb(lo_nb, WL[RL42[((code & 0x3F) >> 2) as usize]], 18432);
+            hi_nb = next_nb(hi_nb, WH[RH2[(code >> 6) as usize]], 22528);
+            if lo_nb >= nb_limit {
                 return false;
             }
         }
+        let (lo, hi) = (lo_nb, hi_nb);
+        self.band[0].nb = lo;
+        self.band[0].det = det_of(lo, 8);
+        self.band[1].nb = hi;
+        self.band[1].det = det_of(hi, 10);
         true
     }
 
