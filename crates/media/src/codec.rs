@@ -146,6 +146,14 @@ impl AnyCodec {
         }
     }
 
+    /// Takes over `other`'s encoder state, where it can be copied (G.722),
+    /// so a decoder that followed `other` follows this one seamlessly.
+    pub fn copy_encoder_from(&mut self, other: &AnyCodec) {
+        if let (AnyCodec::G722(me), AnyCodec::G722(them)) = (self, other) {
+            me.0 = them.0.clone();
+        }
+    }
+
     /// Whether [`track`](Self::track) does anything for this codec.
     pub fn can_track(&self) -> bool {
         matches!(self, AnyCodec::G722(_))

@@ -131,6 +131,8 @@ struct Participant {
     rx: Option<ReceiverStats>,
     group: usize,
     speaker: bool,
+    /// Whether this tick's packet is its own payload rather than the shared one.
+    own_stream: bool,
     /// Its own N-1 payload (used while it speaks).
     payload: Box<[u8]>,
     payload_len: usize,
@@ -330,6 +332,7 @@ impl Conference {
             rx: None,
             group,
             speaker: false,
+            own_stream: false,
             payload: vec![0; payload_max].into_boxed_slice(),
             payload_len: 0,
             // Random-looking starts (RFC 3550 §5.1), derived from the SSRC
@@ -506,6 +509,12 @@ impl Conference {
                 if let Some(r) = p.up.as_mut() {
                     r.reset();
                 }
+            }
+            if !p.own_stream {
+                // Leaving the shared stream: its phone's decoder has followed
+                // the shared encoder, so its own encoder carries on from
+                // there (seamless for G.722; nothing to copy for G.711).
+                p.codec.copy_encoder_from(&self.groups[p.group].codec);
                 if let Some(r) = p.down.as_mut() {
                     r.reset();
                 }
@@ -515,6 +524,11 @@ impl Conference {
                     r.process(&p.pcm, own);
                 }
                 None => own.copy_from_slice(&p.pcm),
+            }
+            if !p.speaker {
+                // Entering the mix mid-word must not click: fade in over
+                // the first frame.
+                kernel::fade_in(own);
             }
             kernel::accumulate(&mut self.acc, own);
         }
@@ -542,21 +556,21 @@ impl Conference {
             .unwrap_or(0);
         }
 
+        for p in self.slots.iter_mut().flatten() {
+            p.own_stream = p.speaker;
+        }
+
         // 5. Everyone else: one encoding per codec and rate.
         for g in self.groups.iter_mut() {
             g.members = 0;
         }
         for p in self.slots.iter().flatten() {
-            if !p.speaker {
+            if !p.own_stream {
                 self.groups[p.group].members += 1;
             }
         }
-        let mut saturated = false;
+        kernel::saturate(&mut self.mix, &self.acc);
         for g in self.groups.iter_mut().filter(|g| g.members > 0) {
-            if !saturated {
-                kernel::saturate(&mut self.mix, &self.acc);
-                saturated = true;
-            }
             g.payload_len = match g.down.as_mut() {
                 Some(r) => {
                     r.process(&self.mix, &mut g.pcm);
@@ -611,7 +625,7 @@ impl<'a> Iterator for Outputs<'a> {
             let Some(p) = self.conf.slots[i].as_ref() else {
                 continue;
             };
-            let (payload, shared) = if p.speaker {
+            let (payload, shared) = if p.own_stream {
                 (&p.payload[..p.payload_len], false)
             } else {
                 let g = &self.conf.groups[p.group];

@@ -32,6 +32,15 @@ dispatch_avx2!(
     }
 );
 
+/// Scales `x` by a linear ramp from 0 to 1: a talker entering the mix.
+/// Rare (once per talk spurt), so plain code.
+pub fn fade_in(x: &mut [i16]) {
+    let n = x.len().max(1) as i32;
+    for (i, s) in x.iter_mut().enumerate() {
+        *s = (*s as i32 * i as i32 / n) as i16;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

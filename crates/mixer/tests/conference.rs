@@ -43,6 +43,14 @@ enum Signal {
         freq: f64,
         tone: f64,
     },
+    /// A tone until sample `at`, then faint noise.
+    ToneThenNoise {
+        amp: i32,
+        seed: u32,
+        at: usize,
+        freq: f64,
+        tone: f64,
+    },
     Nothing,
 }
 
@@ -98,6 +106,19 @@ impl Phone {
                 tone,
             } => {
                 if self.pos >= *at {
+                    tone_from(self.kind.rate(), *freq, *tone, self.pos, n)
+                } else {
+                    lcg_noise(seed, *amp, n)
+                }
+            }
+            Signal::ToneThenNoise {
+                amp,
+                seed,
+                at,
+                freq,
+                tone,
+            } => {
+                if self.pos < *at {
                     tone_from(self.kind.rate(), *freq, *tone, self.pos, n)
                 } else {
                     lcg_noise(seed, *amp, n)
@@ -536,6 +557,201 @@ fn quiet_g722_lines_are_followed_cheaply_and_heard_when_they_speak() {
         assert!(db.abs() < 1.0, "window {k}: tone at {db:.1} dB");
     }
     assert!(conf.is_speaking(phones[1].id));
+}
+
+#[test]
+fn a_g722_listener_who_starts_talking_hears_no_seam() {
+    // B talks throughout; A listens (the shared encoding), then talks too
+    // and is switched to its own N-1 stream. Its phone's G.722 decoder has
+    // followed the shared encoder, so the switch must not click.
+    let mut conf = Conference::new(ConferenceConfig {
+        rate: 16000,
+        ..Default::default()
+    })
+    .expect("conf");
+    let (freq, amp) = (500.0, 6000.0);
+    let at = 16000; // A starts after one second
+    let mut phones = vec![
+        Phone::join(
+            &mut conf,
+            CodecKind::G722,
+            Signal::NoiseThenTone {
+                amp: 60,
+                seed: 4,
+                at,
+                freq: 1100.0,
+                tone: 4000.0,
+            },
+            1,
+        ),
+        Phone::join(&mut conf, CodecKind::G722, Signal::Tone { freq, amp }, 2),
+        Phone::join(
+            &mut conf,
+            CodecKind::G722,
+            Signal::Noise { amp: 60, seed: 5 },
+            3,
+        ),
+    ];
+    run(&mut conf, &mut phones, 100, |_, _, p| vec![p]);
+    let st = conf.stats(phones[0].id).expect("stats");
+    assert!(st.speaking_ticks > 0, "A became a speaker");
+    let heard = &phones[0].heard;
+    let slope = amp * 2.0 * std::f64::consts::PI * freq / 16000.0;
+    let step = max_step(&heard[8000..]) as f64;
+    assert!(
+        step < slope * 1.5,
+        "seam at the switch: step {step:.0} vs slope {slope:.0}"
+    );
+    let tail = &heard[heard.len() - 8000..];
+    assert!(amp_db(tail, 16000, freq, amp).abs() < 1.0);
+}
+
+#[test]
+fn a_g722_talker_who_stops_hears_no_seam() {
+    // A talks for a second, then falls quiet: its own N-1 stream ends and
+    // it goes over to the shared one (the VAD hangover eases the change).
+    let mut conf = Conference::new(ConferenceConfig {
+        rate: 16000,
+        ..Default::default()
+    })
+    .expect("conf");
+    let (freq, amp) = (500.0, 6000.0);
+    let mut phones = vec![
+        Phone::join(
+            &mut conf,
+            CodecKind::G722,
+            Signal::ToneThenNoise {
+                amp: 60,
+                seed: 4,
+                at: 16000,
+                freq: 1100.0,
+                tone: 4000.0,
+            },
+            1,
+        ),
+        Phone::join(&mut conf, CodecKind::G722, Signal::Tone { freq, amp }, 2),
+        Phone::join(
+            &mut conf,
+            CodecKind::G722,
+            Signal::Noise { amp: 60, seed: 5 },
+            3,
+        ),
+    ];
+    run(&mut conf, &mut phones, 150, |_, _, p| vec![p]);
+    assert!(!conf.is_speaking(phones[0].id));
+    let heard = &phones[0].heard;
+    let slope = amp * 2.0 * std::f64::consts::PI * freq / 16000.0;
+    let step = max_step(&heard[8000..]) as f64;
+    assert!(
+        step < slope * 1.5,
+        "seam at the switch: step {step:.0} vs slope {slope:.0}"
+    );
+    let tail = &heard[heard.len() - 8000..];
+    assert!(amp_db(tail, 16000, freq, amp).abs() < 1.0);
+}
+
+#[test]
+fn a_g722_talker_displaced_mid_sentence_hears_no_seam() {
+    // Two talkers mixed at a time. A and B talk, A hearing B on its own
+    // stream; C starts louder and takes A's place while A is still talking,
+    // so A goes over to the shared stream mid-word, from one G.722 encoder
+    // to another: the phone's decoder must absorb the mismatch without a
+    // click. (C starts before a second of quiet, so it is decoded
+    // throughout.)
+    let cfg = ConferenceConfig {
+        rate: 16000,
+        max_speakers: 2,
+        ..Default::default()
+    };
+    let mut conf = Conference::new(cfg).expect("conf");
+    let (b_freq, b_amp) = (500.0, 6000.0);
+    let mut phones = vec![
+        Phone::join(
+            &mut conf,
+            CodecKind::G722,
+            Signal::Tone {
+                freq: 1100.0,
+                amp: 2000.0,
+            },
+            1,
+        ),
+        Phone::join(
+            &mut conf,
+            CodecKind::G722,
+            Signal::Tone {
+                freq: b_freq,
+                amp: b_amp,
+            },
+            2,
+        ),
+        Phone::join(
+            &mut conf,
+            CodecKind::G722,
+            Signal::NoiseThenTone {
+                amp: 60,
+                seed: 4,
+                at: 12800,
+                freq: 300.0,
+                tone: 6000.0,
+            },
+            3,
+        ),
+        Phone::join(
+            &mut conf,
+            CodecKind::G722,
+            Signal::Noise { amp: 60, seed: 5 },
+            4,
+        ),
+    ];
+    run(&mut conf, &mut phones, 120, |_, _, p| vec![p]);
+    assert!(!conf.is_speaking(phones[0].id) && conf.is_speaking(phones[2].id));
+    let heard = &phones[0].heard;
+    // Steps no bigger than B's and C's tones together can make.
+    let slope = 2.0 * std::f64::consts::PI * (b_amp * b_freq + 6000.0 * 300.0) / 16000.0;
+    let step = max_step(&heard[8000..]) as f64;
+    assert!(
+        step < slope * 1.3,
+        "seam at the switch: step {step:.0} vs slope {slope:.0}"
+    );
+}
+
+#[test]
+fn a_talker_entering_the_mix_is_faded_in() {
+    // L16, so nothing in the codec softens it: C's tone starts at its
+    // peak, and listeners must not hear that as a click.
+    let kind = CodecKind::L16 { rate: 16000 };
+    let mut conf = Conference::new(ConferenceConfig {
+        rate: 16000,
+        ..Default::default()
+    })
+    .expect("conf");
+    let (freq, amp) = (300.3125, 6000.0); // 240.25 cycles in 0.8 s
+    let mut phones = vec![
+        Phone::join(
+            &mut conf,
+            kind,
+            Signal::NoiseThenTone {
+                amp: 60,
+                seed: 4,
+                at: 12800,
+                freq,
+                tone: amp,
+            },
+            1,
+        ),
+        Phone::join(&mut conf, kind, Signal::Noise { amp: 60, seed: 5 }, 2),
+    ];
+    run(&mut conf, &mut phones, 60, |_, _, p| vec![p]);
+    assert!(conf.is_speaking(phones[0].id));
+    let heard = &phones[1].heard;
+    let slope = amp * 2.0 * std::f64::consts::PI * freq / 16000.0;
+    let step = max_step(heard) as f64;
+    assert!(
+        step < slope * 1.3,
+        "entry clicks: step {step:.0} vs slope {slope:.0}"
+    );
+    let tail = &heard[heard.len() - 4000..];
+    assert!(amp_db(tail, 16000, freq, amp).abs() < 0.5);
 }
 
 #[test]
