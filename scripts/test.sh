@@ -26,9 +26,12 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# Opus is an optional feature of media/mixer: lint and test it too.
+cargo clippy -p media -p mixer --all-targets --features media/opus,mixer/opus -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee -a "$log"
+cargo test -p media -p mixer --features media/opus,mixer/opus 2>&1 | tee -a "$log"
 # The store once more, against a throwaway PostgreSQL (SQLite ran above).
 if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   crates/store/tests/pg.sh 2>&1 | tee -a "$log"

@@ -1,0 +1,650 @@
+//! One conference: participants, their jitter buffers and codecs, speaker
+//! selection, the mixes, and the RTP each participant is sent.
+//!
+//! Each tick: every line plays one frame out of its jitter buffer (decoded,
+//! or concealed, or nothing), the VAD rates it, the loudest few become the
+//! speakers, and only they are brought to the conference rate and summed.
+//! A speaker gets the sum less itself (N-1), encoded for it alone; everyone
+//! else gets the whole sum, encoded once per codec and rate and shared (the
+//! payload bytes are the same slice; only the RTP headers differ). Lines
+//! that send nothing cost a jitter-buffer check per tick.
+
+use std::time::Instant;
+
+use media::{AnyCodec, Codec, CodecKind, Concealer, Resampler, Vad, VadConfig};
+use rtp::{ReceiverStats, RtpError, RtpHeader, RtpPacket, WriteError};
+
+use crate::jitter::{JitterBuffer, JitterStats, Pop};
+use crate::kernel;
+use crate::speakers::Selector;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ConferenceConfig {
+    /// Mixing rate: 8000, 16000, 32000 or 48000.
+    pub rate: u32,
+    /// 10, 20 or 40 ms. Participants must send packets of this duration.
+    pub tick_ms: u32,
+    /// How many talkers are mixed at once.
+    pub max_speakers: usize,
+    /// Initial jitter-buffer delay, in ticks.
+    pub jitter_depth: u16,
+    pub vad: VadConfig,
+}
+
+impl Default for ConferenceConfig {
+    fn default() -> Self {
+        ConferenceConfig {
+            rate: 16000,
+            tick_ms: 20,
+            max_speakers: 3,
+            jitter_depth: 2,
+            vad: VadConfig::default(),
+        }
+    }
+}
+
+/// One participant's stream, as negotiated.
+#[derive(Debug, Clone, Copy)]
+pub struct ParticipantConfig {
+    pub codec: CodecKind,
+    /// Payload type expected in and sent out.
+    pub payload_type: u8,
+    /// SSRC of the stream the mixer sends this participant.
+    pub ssrc: u32,
+}
+
+/// A participant's handle; stale after removal (the slot's generation moves on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ParticipantId {
+    index: u32,
+    generation: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("conference rate {0} Hz: 8000, 16000, 32000 or 48000 only")]
+    Rate(u32),
+    #[error("tick of {0} ms: 10, 20 or 40 only")]
+    Tick(u32),
+    #[error("codec rate {0} Hz: 8000, 16000, 32000 or 48000 only")]
+    CodecRate(u32),
+    #[error("at least one speaker must be mixed")]
+    NoSpeakers,
+    #[error("codec {0:?} is not available in this build")]
+    Codec(CodecKind),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    #[error("no such participant")]
+    UnknownParticipant,
+    #[error("bad RTP: {0}")]
+    Rtp(#[from] RtpError),
+    #[error("payload type {0} is not this participant's codec")]
+    PayloadType(u8),
+}
+
+/// Per-participant counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParticipantStats {
+    pub jitter: JitterStats,
+    /// Payloads that did not decode to one frame (wrong size for the tick).
+    pub undecodable: u64,
+    /// Packets of another payload type (e.g. telephone-events), not mixed.
+    pub other_payload_type: u64,
+    /// Ticks this participant was among the speakers.
+    pub speaking_ticks: u64,
+    /// Frames followed without decoding (a quiet G.722 line).
+    pub tracked_frames: u64,
+}
+
+const RATES: [u32; 4] = [8000, 16000, 32000, 48000];
+
+/// A line quiet this long, and not mixed, is followed without decoding
+/// where its codec allows (G.722: ~120k instructions a frame decoded,
+/// ~3k followed).
+const TRACK_AFTER_MS: u32 = 1000;
+/// G.722 low-band scale factor at which a followed line is decoded again:
+/// -56 dBFS hiss stays near 260, speech and tones at -35 dBFS exceed it.
+const TRACK_LIMIT: i32 = 1024;
+
+struct Participant {
+    generation: u32,
+    cfg: ParticipantConfig,
+    /// Decode state for what it sends us; encode state for its N-1 stream.
+    codec: AnyCodec,
+    jitter: JitterBuffer,
+    plc: Concealer,
+    vad: Vad,
+    /// Codec rate → conference rate, and back; None when they match.
+    up: Option<Resampler>,
+    down: Option<Resampler>,
+    /// This tick's frame at the codec rate.
+    pcm: Box<[i16]>,
+    has_audio: bool,
+    /// Followed without decoding (see TRACK_AFTER_MS), and for how many
+    /// ticks it has been quiet.
+    tracking: bool,
+    quiet_ticks: u16,
+    /// RFC 3550 receive statistics of the stream it sends (its SSRC; a
+    /// change of SSRC is a new stream), for RTCP reports and quality.
+    rx: Option<ReceiverStats>,
+    group: usize,
+    speaker: bool,
+    /// Whether this tick's packet is its own payload rather than the shared one.
+    own_stream: bool,
+    /// Its own N-1 payload (used while it speaks).
+    payload: Box<[u8]>,
+    payload_len: usize,
+    /// RTP header fields of the packet produced by the last tick.
+    seq: u16,
+    ts: u32,
+    ts_step: u32,
+    marker: bool,
+    /// Whether a tick has produced its first packet yet.
+    sent: bool,
+    stats: ParticipantStats,
+}
+
+/// Everyone on one codec and rate who is not speaking shares this.
+struct Group {
+    kind: CodecKind,
+    codec: AnyCodec,
+    down: Option<Resampler>,
+    pcm: Box<[i16]>,
+    payload: Box<[u8]>,
+    payload_len: usize,
+    members: usize,
+}
+
+pub struct Conference {
+    cfg: ConferenceConfig,
+    frame: usize,
+    slots: Vec<Option<Participant>>,
+    generations: Vec<u32>,
+    free: Vec<usize>,
+    groups: Vec<Group>,
+    selector: Selector,
+    /// Conference-rate scratch: the sum, each speaker's frame, one output.
+    acc: Box<[i32]>,
+    speaker_pcm: Box<[i16]>,
+    mix: Box<[i16]>,
+    ticks: u64,
+}
+
+/// One packet to send, produced by [`Conference::tick`].
+#[derive(Debug, Clone, Copy)]
+pub struct Output<'a> {
+    pub participant: ParticipantId,
+    pub payload_type: u8,
+    pub sequence_number: u16,
+    pub timestamp: u32,
+    pub ssrc: u32,
+    pub marker: bool,
+    /// For listeners, the one shared encoding of the mix.
+    pub payload: &'a [u8],
+    /// True when `payload` is the shared listeners' mix.
+    pub shared: bool,
+}
+
+impl Output<'_> {
+    /// Writes the whole RTP packet; returns its length.
+    pub fn write(&self, buf: &mut [u8]) -> Result<usize, WriteError> {
+        let header = RtpHeader {
+            marker: self.marker,
+            payload_type: self.payload_type,
+            sequence_number: self.sequence_number,
+            timestamp: self.timestamp,
+            ssrc: self.ssrc,
+            csrcs: &[],
+            extension: None,
+        };
+        let h = header.write(buf)?;
+        let end = h + self.payload.len();
+        if buf.len() < end {
+            return Err(WriteError::BufferTooSmall { needed: end });
+        }
+        buf[h..end].copy_from_slice(self.payload);
+        Ok(end)
+    }
+}
+
+/// Spreads an SSRC into well-mixed bits (SplitMix64's finaliser), for
+/// start values of sequence numbers and timestamps that differ per stream.
+fn spread(x: u32) -> u64 {
+    let mut z = (x as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Conference {
+    pub fn new(cfg: ConferenceConfig) -> Result<Self, ConfigError> {
+        if !RATES.contains(&cfg.rate) {
+            return Err(ConfigError::Rate(cfg.rate));
+        }
+        if ![10, 20, 40].contains(&cfg.tick_ms) {
+            return Err(ConfigError::Tick(cfg.tick_ms));
+        }
+        if cfg.max_speakers == 0 {
+            return Err(ConfigError::NoSpeakers);
+        }
+        let frame = (cfg.rate * cfg.tick_ms / 1000) as usize;
+        Ok(Conference {
+            frame,
+            slots: Vec::new(),
+            generations: Vec::new(),
+            free: Vec::new(),
+            groups: Vec::new(),
+            selector: Selector::new(cfg.max_speakers),
+            acc: vec![0; frame].into_boxed_slice(),
+            speaker_pcm: vec![0; frame * cfg.max_speakers].into_boxed_slice(),
+            mix: vec![0; frame].into_boxed_slice(),
+            ticks: 0,
+            cfg,
+        })
+    }
+
+    /// Ticks run so far.
+    pub fn ticks(&self) -> u64 {
+        self.ticks
+    }
+
+    pub fn config(&self) -> &ConferenceConfig {
+        &self.cfg
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn codec_frame(&self, kind: CodecKind) -> usize {
+        (kind.rate() * self.cfg.tick_ms / 1000) as usize
+    }
+
+    fn resamplers(&self, rate: u32) -> (Option<Resampler>, Option<Resampler>) {
+        if rate == self.cfg.rate {
+            return (None, None);
+        }
+        let n = (rate * self.cfg.tick_ms / 1000) as usize;
+        // Both rates are in RATES and ticks are whole milliseconds, so each
+        // frame holds whole resampling periods.
+        let up = Resampler::new(rate, self.cfg.rate, n).ok();
+        let down = Resampler::new(self.cfg.rate, rate, self.frame).ok();
+        (up, down)
+    }
+
+    fn group_for(&mut self, kind: CodecKind) -> Result<usize, ConfigError> {
+        if let Some(g) = self.groups.iter().position(|g| g.kind == kind) {
+            return Ok(g);
+        }
+        let n = self.codec_frame(kind);
+        let (_, down) = self.resamplers(kind.rate());
+        self.groups.push(Group {
+            kind,
+            codec: AnyCodec::new(kind).map_err(|_| ConfigError::Codec(kind))?,
+            down,
+            pcm: vec![0; n].into_boxed_slice(),
+            payload: vec![0; kind.payload_len(n)].into_boxed_slice(),
+            payload_len: 0,
+            members: 0,
+        });
+        Ok(self.groups.len() - 1)
+    }
+
+    pub fn add_participant(&mut self, pc: ParticipantConfig) -> Result<ParticipantId, ConfigError> {
+        let rate = pc.codec.rate();
+        if !RATES.contains(&rate) {
+            return Err(ConfigError::CodecRate(rate));
+        }
+        let n = self.codec_frame(pc.codec);
+        let codec = AnyCodec::new(pc.codec).map_err(|_| ConfigError::Codec(pc.codec))?;
+        let (up, down) = self.resamplers(rate);
+        let group = self.group_for(pc.codec)?;
+        let seed = spread(pc.ssrc);
+        let payload_max = pc.codec.payload_len(n);
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                self.generations.push(0);
+                self.slots.len() - 1
+            }
+        };
+        let generation = self.generations[index];
+        self.slots[index] = Some(Participant {
+            generation,
+            cfg: pc,
+            codec,
+            jitter: JitterBuffer::new(self.cfg.jitter_depth, payload_max),
+            plc: Concealer::new(rate),
+            vad: Vad::new(self.cfg.vad),
+            up,
+            down,
+            pcm: vec![0; n].into_boxed_slice(),
+            has_audio: false,
+            tracking: false,
+            quiet_ticks: 0,
+            rx: None,
+            group,
+            speaker: false,
+            own_stream: false,
+            payload: vec![0; payload_max].into_boxed_slice(),
+            payload_len: 0,
+            // Random-looking starts (RFC 3550 §5.1), derived from the SSRC
+            // the caller chose, so runs are reproducible.
+            seq: (seed >> 32) as u16,
+            ts: seed as u32,
+            ts_step: (n as u64 * pc.codec.rtp_clock_rate() as u64 / rate as u64) as u32,
+            marker: true,
+            sent: false,
+            stats: ParticipantStats::default(),
+        });
+        Ok(ParticipantId {
+            index: index as u32,
+            generation,
+        })
+    }
+
+    fn get_mut(&mut self, id: ParticipantId) -> Option<&mut Participant> {
+        match self.slots.get_mut(id.index as usize) {
+            Some(Some(p)) if p.generation == id.generation => Some(p),
+            _ => None,
+        }
+    }
+
+    fn get(&self, id: ParticipantId) -> Option<&Participant> {
+        match self.slots.get(id.index as usize) {
+            Some(Some(p)) if p.generation == id.generation => Some(p),
+            _ => None,
+        }
+    }
+
+    pub fn remove_participant(&mut self, id: ParticipantId) -> bool {
+        if self.get(id).is_none() {
+            return false;
+        }
+        let i = id.index as usize;
+        self.slots[i] = None;
+        self.generations[i] = self.generations[i].wrapping_add(1);
+        self.free.push(i);
+        self.selector.remove(i);
+        true
+    }
+
+    pub fn stats(&self, id: ParticipantId) -> Option<ParticipantStats> {
+        self.get(id).map(|p| ParticipantStats {
+            jitter: *p.jitter.stats(),
+            ..p.stats
+        })
+    }
+
+    /// RFC 3550 statistics of what the participant sends (None before its
+    /// first packet): loss, interarrival jitter, RTCP report blocks.
+    pub fn receiver_stats(&mut self, id: ParticipantId) -> Option<&mut ReceiverStats> {
+        self.get_mut(id).and_then(|p| p.rx.as_mut())
+    }
+
+    /// Whether the participant's audio is being mixed now.
+    pub fn is_speaking(&self, id: ParticipantId) -> bool {
+        self.get(id).is_some_and(|p| p.speaker)
+    }
+
+    /// The current speakers.
+    pub fn speakers(&self) -> impl Iterator<Item = ParticipantId> + '_ {
+        self.selector.speakers().iter().filter_map(|&i| {
+            self.slots[i].as_ref().map(|p| ParticipantId {
+                index: i as u32,
+                generation: p.generation,
+            })
+        })
+    }
+
+    /// Takes one RTP packet from a participant. Late, duplicate and other
+    /// payload-type packets are counted, not errors.
+    pub fn push_rtp(
+        &mut self,
+        id: ParticipantId,
+        packet: &[u8],
+        now: Instant,
+    ) -> Result<(), PushError> {
+        let p = self.get_mut(id).ok_or(PushError::UnknownParticipant)?;
+        let pkt = RtpPacket::parse(packet)?;
+        if pkt.payload_type() != p.cfg.payload_type {
+            p.stats.other_payload_type += 1;
+            return Ok(());
+        }
+        if p.rx.as_ref().map(|r| r.ssrc()) != Some(pkt.ssrc()) {
+            // A new source (a re-INVITE, a failover): start its stream afresh.
+            if p.rx.is_some() {
+                p.jitter.reset();
+            }
+            p.rx = Some(ReceiverStats::new(pkt.ssrc(), p.cfg.codec.rtp_clock_rate()));
+        }
+        if let Some(rx) = p.rx.as_mut() {
+            rx.on_packet_at(pkt.sequence_number(), pkt.timestamp(), now);
+        }
+        p.jitter.push(pkt.sequence_number(), pkt.payload());
+        Ok(())
+    }
+
+    /// Advances one tick: mixes, encodes, and returns one packet per
+    /// participant. Call every `tick_ms`. Nothing here depends on `now` yet
+    /// (the play-out clock is the tick itself); timed features such as
+    /// prompts will.
+    pub fn tick(&mut self, _now: Instant) -> Outputs<'_> {
+        self.ticks += 1;
+        let frame = self.frame;
+        let track_after = (TRACK_AFTER_MS / self.cfg.tick_ms) as u16;
+
+        // 1. Play out and rate every line.
+        for slot in self.slots.iter_mut() {
+            let Some(p) = slot.as_mut() else { continue };
+            p.has_audio = match p.jitter.pop() {
+                // A quiet line that can be followed without decoding stays
+                // undecoded until its level rises.
+                Pop::Frame(bytes)
+                    if p.tracking && p.codec.track(bytes, TRACK_LIMIT) == Some(true) =>
+                {
+                    p.stats.tracked_frames += 1;
+                    false
+                }
+                Pop::Frame(bytes) => {
+                    p.tracking = false;
+                    match p.codec.decode(bytes, &mut p.pcm) {
+                        Ok(n) if n == p.pcm.len() => {
+                            p.plc.good_frame(&mut p.pcm);
+                            true
+                        }
+                        _ => {
+                            p.stats.undecodable += 1;
+                            conceal(p)
+                        }
+                    }
+                }
+                Pop::Lost | Pop::Empty => conceal(p),
+            };
+            if p.has_audio {
+                p.vad.process(&p.pcm);
+            } else {
+                p.vad.silent();
+            }
+            // Long quiet and not mixed: switch to following it cheaply.
+            if p.vad.is_active() || p.speaker {
+                p.quiet_ticks = 0;
+            } else if !p.tracking && p.codec.can_track() {
+                p.quiet_ticks = p.quiet_ticks.saturating_add(1);
+                if p.quiet_ticks >= track_after {
+                    p.tracking = true;
+                    p.plc.reset();
+                }
+            }
+        }
+
+        // 2. Pick the speakers.
+        let slots = &self.slots;
+        let level_if_active = |i: usize| match &slots[i] {
+            Some(p) if p.vad.is_active() && p.has_audio => Some(p.vad.level()),
+            _ => None,
+        };
+        let active = slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, _)| level_if_active(i).map(|l| (i, l)));
+        self.selector.update(active, level_if_active);
+
+        // 3. Bring the speakers to the conference rate and sum them.
+        self.acc.fill(0);
+        for (k, &i) in self.selector.speakers().iter().enumerate() {
+            let Some(p) = self.slots[i].as_mut() else {
+                continue;
+            };
+            let own = &mut self.speaker_pcm[k * frame..(k + 1) * frame];
+            if !p.speaker {
+                // Joining the mix: no stale resampler history from its last turn.
+                if let Some(r) = p.up.as_mut() {
+                    r.reset();
+                }
+            }
+            if !p.own_stream {
+                // Leaving the shared stream: its phone's decoder has followed
+                // the shared encoder, so its own encoder carries on from
+                // there (seamless for G.722; nothing to copy for G.711).
+                p.codec.copy_encoder_from(&self.groups[p.group].codec);
+                if let Some(r) = p.down.as_mut() {
+                    r.reset();
+                }
+            }
+            match p.up.as_mut() {
+                Some(r) => {
+                    r.process(&p.pcm, own);
+                }
+                None => own.copy_from_slice(&p.pcm),
+            }
+            if !p.speaker {
+                // Entering the mix mid-word must not click: fade in over
+                // the first frame.
+                kernel::fade_in(own);
+            }
+            kernel::accumulate(&mut self.acc, own);
+        }
+        for p in self.slots.iter_mut().flatten() {
+            p.speaker = false;
+        }
+
+        // 4. Speakers: N-1, encoded for each.
+        for (k, &i) in self.selector.speakers().iter().enumerate() {
+            let Some(p) = self.slots[i].as_mut() else {
+                continue;
+            };
+            p.speaker = true;
+            p.stats.speaking_ticks += 1;
+            let own = &self.speaker_pcm[k * frame..(k + 1) * frame];
+            kernel::minus_own(&mut self.mix, &self.acc, own);
+            p.payload_len = match p.down.as_mut() {
+                Some(r) => {
+                    // p.pcm (its input frame) is done with: reuse it.
+                    r.process(&self.mix, &mut p.pcm);
+                    p.codec.encode(&p.pcm, &mut p.payload)
+                }
+                None => p.codec.encode(&self.mix, &mut p.payload),
+            }
+            .unwrap_or(0);
+        }
+
+        for p in self.slots.iter_mut().flatten() {
+            p.own_stream = p.speaker;
+        }
+
+        // 5. Everyone else: one encoding per codec and rate.
+        for g in self.groups.iter_mut() {
+            g.members = 0;
+        }
+        for p in self.slots.iter().flatten() {
+            if !p.own_stream {
+                self.groups[p.group].members += 1;
+            }
+        }
+        kernel::saturate(&mut self.mix, &self.acc);
+        for g in self.groups.iter_mut().filter(|g| g.members > 0) {
+            g.payload_len = match g.down.as_mut() {
+                Some(r) => {
+                    r.process(&self.mix, &mut g.pcm);
+                    g.codec.encode(&g.pcm, &mut g.payload)
+                }
+                None => g.codec.encode(&self.mix, &mut g.payload),
+            }
+            .unwrap_or(0);
+        }
+
+        // 6. Advance every outgoing stream by one packet.
+        for p in self.slots.iter_mut().flatten() {
+            if p.sent {
+                p.seq = p.seq.wrapping_add(1);
+                p.ts = p.ts.wrapping_add(p.ts_step);
+                p.marker = false;
+            }
+            p.sent = true;
+        }
+
+        Outputs {
+            conf: self,
+            next: 0,
+        }
+    }
+}
+
+/// Conceals a missing frame while the concealment still has something to
+/// say; afterwards the line is silent and costs nothing more.
+fn conceal(p: &mut Participant) -> bool {
+    if p.plc.is_concealing() {
+        p.plc.conceal(&mut p.pcm);
+        true
+    } else {
+        false
+    }
+}
+
+/// The packets of one tick, one per participant.
+pub struct Outputs<'a> {
+    conf: &'a Conference,
+    next: usize,
+}
+
+impl<'a> Iterator for Outputs<'a> {
+    type Item = Output<'a>;
+
+    fn next(&mut self) -> Option<Output<'a>> {
+        while self.next < self.conf.slots.len() {
+            let i = self.next;
+            self.next += 1;
+            let Some(p) = self.conf.slots[i].as_ref() else {
+                continue;
+            };
+            let (payload, shared) = if p.own_stream {
+                (&p.payload[..p.payload_len], false)
+            } else {
+                let g = &self.conf.groups[p.group];
+                (&g.payload[..g.payload_len], true)
+            };
+            return Some(Output {
+                participant: ParticipantId {
+                    index: i as u32,
+                    generation: p.generation,
+                },
+                payload_type: p.cfg.payload_type,
+                sequence_number: p.seq,
+                timestamp: p.ts,
+                ssrc: p.cfg.ssrc,
+                marker: p.marker,
+                payload,
+                shared,
+            });
+        }
+        None
+    }
+}

@@ -1,0 +1,20 @@
+//! tandem's conference mixer engine — sans-IO.
+//!
+//! A [`Conference`] takes RTP packets ([`Conference::push_rtp`]) and, once
+//! per tick ([`Conference::tick`]), returns the packet each participant is
+//! to be sent. Sockets and timers live in the node's driver.
+//!
+//! - [`conference`]: participants, speaker selection, N-1 and shared mixes.
+//! - [`jitter`]: per-participant reordering and loss detection.
+//! - [`speakers`]: loudest-N selection with hysteresis.
+//! - [`kernel`]: the vectorisable add/subtract/saturate loops.
+
+pub mod conference;
+pub mod jitter;
+pub mod kernel;
+pub mod speakers;
+
+pub use conference::{
+    Conference, ConferenceConfig, ConfigError, Output, Outputs, ParticipantConfig, ParticipantId,
+    ParticipantStats, PushError,
+};
