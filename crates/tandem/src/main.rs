@@ -2,6 +2,7 @@
 
 mod cmd;
 mod config;
+mod http;
 mod limits;
 
 use std::process::ExitCode;

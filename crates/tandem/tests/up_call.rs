@@ -206,11 +206,14 @@ fn call_through(role: &str, media_base: u16) {
     );
     // The audio crossed the SBC: 7 s of 30 ms packets is 233 each way.
     let metrics = http_get(up.api, "/metrics");
-    if role == "up" {
-        // In one process /metrics carries the SBC's counters too.
-        let relayed = metric(&metrics, "sbc_packets_out_total");
-        assert!(relayed >= 400, "SBC relayed {relayed} packets:\n{metrics}");
-    }
+    // In one process /metrics carries the SBC's counters too; on its own
+    // the SBC serves them itself.
+    let sbc_text = match up.sbc_metrics {
+        Some(addr) => http_get(addr, "/metrics"),
+        None => metrics.clone(),
+    };
+    let relayed = metric(&sbc_text, "sbc_packets_out_total");
+    assert!(relayed >= 400, "SBC relayed {relayed} packets:\n{sbc_text}");
     assert!(
         metrics.contains("tandem_calls_total{disposition=\"answered\"} 1"),
         "{metrics}"

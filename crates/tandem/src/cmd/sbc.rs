@@ -25,6 +25,10 @@ pub struct SbcArgs {
     /// Media worker threads.
     #[arg(long, default_value_t = 1)]
     pub workers: u16,
+    /// Where to serve `GET /metrics` (the SBC's counters), e.g.
+    /// 127.0.0.1:8081. Off when not given.
+    #[arg(long)]
+    pub metrics: Option<SocketAddr>,
 }
 
 pub fn run(args: SbcArgs) -> anyhow::Result<ExitCode> {
@@ -38,13 +42,39 @@ pub fn run(args: SbcArgs) -> anyhow::Result<ExitCode> {
         workers: args.workers,
         ..sbc::SbcConfig::default()
     };
-    let handle = sbc::Sbc::start(config).context("starting the SBC")?;
+    let handle = std::sync::Arc::new(sbc::Sbc::start(config).context("starting the SBC")?);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    rt.block_on(tokio::signal::ctrl_c())
-        .context("waiting for a signal")?;
-    handle.shutdown();
+    rt.block_on(async {
+        if let Some(addr) = args.metrics {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics listener on {addr}"))?;
+            println!(
+                "listening metrics http://{}/metrics",
+                listener.local_addr()?
+            );
+            let sbc = handle.clone();
+            tokio::spawn(crate::http::serve(listener, move |path| {
+                let sbc = sbc.clone();
+                async move {
+                    match path.as_str() {
+                        "/metrics" => Some(crate::http::sbc_metrics(sbc).await),
+                        _ => None,
+                    }
+                }
+            }));
+        }
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for a signal")
+    })?;
+    match std::sync::Arc::try_unwrap(handle) {
+        Ok(h) => h.shutdown(),
+        // A metrics request still holds it; the process is ending anyway.
+        Err(_) => tracing::debug!("SBC handle still shared at exit"),
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -17,9 +17,7 @@ use brain::{Brain, BrainConfig, BrainHandle};
 use clap::Args;
 use sip_transport::{ListenerConfig, PemSource, TlsIdentity, TransportConfig};
 use store::{NewSubscriber, NumberKind, Store};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tracing::warn;
 
 use crate::cmd::admin::StoreArgs;
 use crate::config::Config;
@@ -326,47 +324,22 @@ async fn serve_metrics(
     brain: Arc<BrainHandle>,
     sbc: Option<Arc<sbc::SbcHandle>>,
 ) {
-    loop {
-        let Ok((mut conn, peer)) = listener.accept().await else {
-            continue;
-        };
+    crate::http::serve(listener, move |path| {
         let brain = brain.clone();
         let sbc = sbc.clone();
-        tokio::spawn(async move {
-            // The request head, up to its blank line, within 5 s and 2 KiB.
-            let mut head = [0u8; 2048];
-            let mut n = 0;
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            while n < head.len() && !head[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                match tokio::time::timeout_at(deadline, conn.read(&mut head[n..])).await {
-                    Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
-                    Ok(Ok(read)) => n += read,
-                }
-            }
-            let (status, body) = if head[..n].starts_with(b"GET /metrics ")
-                || head[..n].starts_with(b"GET /metrics?")
-            {
-                let mut text = brain.metrics_text();
-                if let Some(sbc) = sbc {
-                    let counters = tokio::task::spawn_blocking(move || sbc.counters()).await;
-                    match counters {
-                        Ok(c) => text.push_str(&c.to_prometheus()),
-                        Err(e) => warn!(error = %e, "SBC counters unavailable"),
+        async move {
+            match path.as_str() {
+                "/metrics" => {
+                    let mut text = brain.metrics_text();
+                    if let Some(sbc) = sbc {
+                        text.push_str(&crate::http::sbc_metrics(sbc).await);
                     }
+                    Some(text)
                 }
-                ("200 OK", text)
-            } else if head[..n].starts_with(b"GET /calls ") {
-                ("200 OK", calls_text(&brain.calls()))
-            } else {
-                ("404 Not Found", "not found\n".to_string())
-            };
-            let resp = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            if let Err(e) = conn.write_all(resp.as_bytes()).await {
-                warn!(%peer, error = %e, "metrics response not sent");
+                "/calls" => Some(calls_text(&brain.calls())),
+                _ => None,
             }
-        });
-    }
+        }
+    })
+    .await
 }

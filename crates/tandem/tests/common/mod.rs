@@ -35,6 +35,8 @@ pub struct Up {
     pub api: SocketAddr,
     pub control: SocketAddr,
     pub sbc: Option<Child>,
+    /// `tandem sbc --metrics` when the SBC runs on its own.
+    pub sbc_metrics: Option<SocketAddr>,
 }
 
 impl Drop for Up {
@@ -78,7 +80,14 @@ pub fn up(dir: &Path, config: &Path, role: &str) -> Up {
     }
     std::thread::spawn(move || for _ in lines {});
     let control: SocketAddr = control.expect("control");
-    let sbc = (role == "brain").then(|| {
+    let sbc_metrics = (role == "brain").then(|| {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        SocketAddr::from(([127, 0, 0, 1], port))
+    });
+    let sbc = sbc_metrics.map(|metrics| {
         Command::new(env!("CARGO_BIN_EXE_tandem"))
             .args([
                 "sbc",
@@ -86,6 +95,8 @@ pub fn up(dir: &Path, config: &Path, role: &str) -> Up {
                 &control.to_string(),
                 "--media-ip",
                 "127.0.0.1",
+                "--metrics",
+                &metrics.to_string(),
             ])
             .env("RUST_LOG", "warn")
             .spawn()
@@ -97,6 +108,7 @@ pub fn up(dir: &Path, config: &Path, role: &str) -> Up {
         api: api.expect("api"),
         control,
         sbc,
+        sbc_metrics,
     }
 }
 
