@@ -1,5 +1,5 @@
 use crate::error::{Error, Result};
-use crate::store::{BUMP_DIRECTORY, Store, now_ms, with_pool};
+use crate::store::{BUMP_DIRECTORY, Store, directory_write, now_ms, with_pool};
 use crate::types::{Number, NumberId, NumberKind, TenantId};
 use crate::validate;
 
@@ -95,20 +95,10 @@ impl Store {
     }
 
     pub async fn remove_number(&self, id: NumberId) -> Result<()> {
-        let n = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query("DELETE FROM numbers WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            // Nothing written, nothing to invalidate.
-            if n > 0 {
-                sqlx::query(BUMP_DIRECTORY).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            n
-        });
+        let n = directory_write!(
+            self,
+            sqlx::query("DELETE FROM numbers WHERE id = $1").bind(id)
+        );
         if n == 0 {
             return Err(Error::NotFound { what: "number" });
         }

@@ -89,6 +89,27 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// Runs `$query` (an `sqlx::query(..).bind(..)` expression, written once and
+/// built for each backend) in a transaction that also bumps the directory
+/// version when it changed a row; evaluates to the rows affected.
+macro_rules! directory_write {
+    ($store:expr, $query:expr) => {
+        $crate::store::with_pool!($store, |pool| {
+            let mut tx = pool.begin().await?;
+            let n = $query.execute(&mut *tx).await?.rows_affected();
+            // Nothing written, nothing to invalidate.
+            if n > 0 {
+                sqlx::query($crate::store::BUMP_DIRECTORY)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            n
+        })
+    };
+}
+pub(crate) use directory_write;
+
 /// The system of record. Cheap to clone: clones share one connection pool.
 #[derive(Debug, Clone)]
 pub struct Store {

@@ -2,7 +2,7 @@ use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::store::{BUMP_DIRECTORY, Store, now_ms, with_pool};
+use crate::store::{BUMP_DIRECTORY, Store, directory_write, now_ms, with_pool};
 use crate::types::{NewSubscriber, Subscriber, SubscriberId, TenantId};
 use crate::validate;
 
@@ -121,25 +121,13 @@ impl Store {
         })
         .ok_or(Error::NotFound { what: "subscriber" })?;
         let (md5, sha256) = digest_ha1(&username, &realm, password);
-        let updated = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query(
+        let updated = directory_write!(self, sqlx::query(
                 "UPDATE subscribers SET ha1_md5 = $1, ha1_sha256 = $2, updated_at = $3 WHERE id = $4",
             )
             .bind(&md5)
             .bind(&sha256)
             .bind(now_ms())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            // Nothing written, nothing to invalidate.
-            if n > 0 {
-                sqlx::query(BUMP_DIRECTORY).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            n
-        });
+            .bind(id));
         if updated == 0 {
             return Err(Error::NotFound { what: "subscriber" });
         }
@@ -148,23 +136,13 @@ impl Store {
 
     /// A disabled subscriber keeps its data but should be refused service.
     pub async fn set_subscriber_enabled(&self, id: SubscriberId, enabled: bool) -> Result<()> {
-        let updated = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            let n =
-                sqlx::query("UPDATE subscribers SET enabled = $1, updated_at = $2 WHERE id = $3")
-                    .bind(enabled)
-                    .bind(now_ms())
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            // Nothing written, nothing to invalidate.
-            if n > 0 {
-                sqlx::query(BUMP_DIRECTORY).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            n
-        });
+        let updated = directory_write!(
+            self,
+            sqlx::query("UPDATE subscribers SET enabled = $1, updated_at = $2 WHERE id = $3")
+                .bind(enabled)
+                .bind(now_ms())
+                .bind(id)
+        );
         if updated == 0 {
             return Err(Error::NotFound { what: "subscriber" });
         }
@@ -173,20 +151,10 @@ impl Store {
 
     /// Removes a subscriber and, with it, its registrations.
     pub async fn remove_subscriber(&self, id: SubscriberId) -> Result<()> {
-        let removed = with_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            let n = sqlx::query("DELETE FROM subscribers WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            // Nothing written, nothing to invalidate.
-            if n > 0 {
-                sqlx::query(BUMP_DIRECTORY).execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            n
-        });
+        let removed = directory_write!(
+            self,
+            sqlx::query("DELETE FROM subscribers WHERE id = $1").bind(id)
+        );
         if removed == 0 {
             return Err(Error::NotFound { what: "subscriber" });
         }
