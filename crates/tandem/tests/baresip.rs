@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{cdr_leg_packets, free_udp_port, newest_cdr_row, tandem, up};
+use common::{cdr_leg_packets, demo_platform, free_udp_port, newest_cdr_row, up};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const MEDIA_MIN: u16 = 34000;
-const MEDIA_MAX: u16 = 34999;
+/// `demo_platform` gives the media range a thousand ports.
+const MEDIA_MAX: u16 = MEDIA_MIN + 999;
 
 /// A baresip agent with its own config directory, its log on stdout
 /// collected line by line, and a console (`cons`) to type commands into.
@@ -295,9 +296,7 @@ fn two_baresip_phones_call_through_tandem_and_hear_each_other() {
         }
     }
     let started = Instant::now();
-    let dir = std::env::temp_dir().join(format!("tandem-baresip-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
+    let (dir, config) = demo_platform("baresip", MEDIA_MIN);
 
     // A tone for each direction.
     let tone = |hz: u32| {
@@ -311,32 +310,6 @@ fn two_baresip_phones_call_through_tandem_and_hear_each_other() {
     };
     let (tone440, tone1000) = (tone(440), tone(1000));
 
-    tandem(&dir, &["tenant", "add", "demo", "--domain", "127.0.0.1"]);
-    for (user, number) in [("alice", "1001"), ("bob", "1002")] {
-        let password = format!("{user}-pw");
-        tandem(
-            &dir,
-            &[
-                "subscriber",
-                "add",
-                "demo",
-                user,
-                "--password",
-                &password,
-                "--number",
-                number,
-            ],
-        );
-    }
-    let config = dir.join("tandem.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n[api]\nlisten = \"127.0.0.1:0\"\n\
-[control]\nlisten = \"127.0.0.1:0\"\n[media]\nport_min = {MEDIA_MIN}\nport_max = {MEDIA_MAX}\n"
-        ),
-    )
-    .expect("config");
     let up = up(&dir, &config, "up");
 
     // The domain is 127.0.0.1 (port 5060 by default): the outbound proxy

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{cdr_leg_packets, free_udp_port, http_get, newest_cdr_row, tandem, up};
+use common::{cdr_leg_packets, demo_platform, free_udp_port, http_get, newest_cdr_row, up};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -61,46 +61,7 @@ fn call_through(role: &str, media_base: u16) {
         eprintln!("sipp not installed: skipping");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("tandem-up-call-{role}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    tandem(&dir, &["tenant", "add", "demo", "--domain", "127.0.0.1"]);
-    tandem(
-        &dir,
-        &[
-            "subscriber",
-            "add",
-            "demo",
-            "alice",
-            "--password",
-            "alice-pw",
-            "--number",
-            "1001",
-        ],
-    );
-    tandem(
-        &dir,
-        &[
-            "subscriber",
-            "add",
-            "demo",
-            "bob",
-            "--password",
-            "bob-pw",
-            "--number",
-            "1002",
-        ],
-    );
-    let config = dir.join("tandem.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n[api]\nlisten = \"127.0.0.1:0\"\n\
-[control]\nlisten = \"127.0.0.1:0\"\n[media]\nport_min = {media_base}\nport_max = {}\n",
-            media_base + 999
-        ),
-    )
-    .expect("config");
+    let (dir, config) = demo_platform(&format!("up-call-{role}"), media_base);
     let up = up(&dir, &config, role);
     if up.sbc.is_some() {
         wait_for_sbc(up.api);
