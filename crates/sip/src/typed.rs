@@ -499,6 +499,19 @@ pub struct NameAddrRef<'a> {
 
 impl<'a> NameAddrRef<'a> {
     pub fn parse(value: &'a str) -> Result<NameAddrRef<'a>> {
+        Self::parse_with(value, true)
+    }
+
+    /// Whether [`NameAddrRef::parse`] accepts `value`, without unescaping
+    /// the display name (the message parser checks every From, To and
+    /// Contact and reads none of their display names).
+    pub(crate) fn check(value: &str) -> Result<()> {
+        NameAddrRef::parse_with(value, false).map(|_| ())
+    }
+
+    /// `display`: whether to unquote the display name (else it is `None`;
+    /// it is checked all the same).
+    fn parse_with(value: &'a str, display: bool) -> Result<NameAddrRef<'a>> {
         let value = trim_wsp(value);
         let b = value.as_bytes();
         let (display, rest) = if b.first() == Some(&b'"') {
@@ -508,7 +521,7 @@ impl<'a> NameAddrRef<'a> {
             if !rest.starts_with('<') {
                 return Err(TypedError::new("display name without <URI>"));
             }
-            (Some(unquote(&value[..end])), rest)
+            (display.then(|| unquote(&value[..end])), rest)
         } else if let Some(lt) = memchr::memchr(b'<', b) {
             let name = trim_wsp(&value[..lt]);
             // A token display name: tokens separated by LWS.
@@ -597,6 +610,15 @@ impl<'a> ContactRef<'a> {
             Ok(ContactRef::Wildcard)
         } else {
             NameAddrRef::parse(value).map(ContactRef::Addr)
+        }
+    }
+
+    /// Whether [`ContactRef::parse`] accepts `value` (see [`NameAddrRef::check`]).
+    pub(crate) fn check(value: &str) -> Result<()> {
+        if trim_wsp(value) == "*" {
+            Ok(())
+        } else {
+            NameAddrRef::check(value)
         }
     }
 }
