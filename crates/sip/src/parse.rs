@@ -330,6 +330,7 @@ fn is_header_name(b: &[u8]) -> bool {
 /// The entry for a header line whose name is `data[s..name_end]` and whose
 /// value (untrimmed) is `data[vs..e]`; `crlf`: the line ends in CRLF right
 /// at `e` and may be marked for verbatim copying.
+#[inline(always)]
 fn entry(data: &[u8], s: usize, name_end: usize, mut vs: usize, e: usize, crlf: bool) -> Entry {
     while vs < e && is_wsp(data[vs]) {
         vs += 1;
@@ -729,11 +730,16 @@ fn validate(msg: &Message) -> Result<(), String> {
     // One pass counts them (indexes as in SINGLE) and notes where each
     // first appears, so the checks below read values without searching.
     let mut first = [0usize; 8];
-    let mut has_via = false;
+    let mut top_via = None;
+    let mut contacts = 0;
     for (at, e) in msg.headers.iter().enumerate() {
         let i = match e.name {
             HeaderName::Via => {
-                has_via = true;
+                top_via.get_or_insert(at);
+                continue;
+            }
+            HeaderName::Contact => {
+                contacts += 1;
                 continue;
             }
             HeaderName::CallId => 0,
@@ -758,9 +764,9 @@ fn validate(msg: &Message) -> Result<(), String> {
             return Err(format!("Multiple {} headers", name.canonical()));
         }
     }
-    if !has_via {
+    let Some(top_via) = top_via else {
         return Err(missing(HeaderName::Via));
-    }
+    };
     for i in [2, 3, 0, 1] {
         if counts[i] == 0 {
             return Err(missing(SINGLE[i]));
@@ -769,7 +775,12 @@ fn validate(msg: &Message) -> Result<(), String> {
 
     // The checks below parse exactly as the typed accessors do, but through
     // the borrowed views, so validating copies nothing.
-    Via::check(msg.values(HeaderName::Via).next().unwrap_or(""))
+    // A line that checks whole as one value is one value: a second one
+    // needs a comma outside quotes, which no part of a Via (or of a
+    // Contact, below) may hold. Splitting the list is only for the rest.
+    let via_line = msg.text(&msg.headers[top_via].value);
+    Via::check(via_line)
+        .or_else(|_| Via::check(typed::split_list(via_line).next().unwrap_or("")))
         .map_err(|e| format!("Malformed Via header: {e}"))?;
     let from = value(2)
         .map(NameAddrRef::check)
@@ -803,9 +814,14 @@ fn validate(msg: &Message) -> Result<(), String> {
     {
         return Err("Invalid Expires header".into());
     }
-    if msg.is_request() {
-        for c in msg.values(HeaderName::Contact) {
-            ContactRef::check(c).map_err(|e| format!("Malformed Contact header: {e}"))?;
+    if msg.is_request() && contacts > 0 {
+        for line in msg.header_lines(HeaderName::Contact) {
+            if ContactRef::check(line).is_ok() {
+                continue;
+            }
+            for c in typed::split_list(line) {
+                ContactRef::check(c).map_err(|e| format!("Malformed Contact header: {e}"))?;
+            }
         }
     }
     Ok(())

@@ -829,6 +829,43 @@ mod tests {
     }
 
     #[test]
+    fn a_via_or_contact_that_checks_whole_is_one_list_element() {
+        // The message parser relies on it to skip splitting such lines.
+        let bases = [
+            "SIP/2.0/UDP h.example.com:5060;branch=z9hG4bK1;q=\"a\"",
+            "\"A, B\" <sip:a,b@h;lr>;tag=1;q=\"x,y\"",
+            "sip:a@h;tag=2",
+            "<sip:a@h>, <sip:b@h>",
+            "*",
+        ];
+        let alphabet = b" \t,;<>\"\\=@:*a";
+        let mut x: u64 = 0x0bad_cafe_dead_beef;
+        let mut whole_ok = 0;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut s = bases[(x % bases.len() as u64) as usize].as_bytes().to_vec();
+            for k in 0..1 + (x >> 8) % 3 {
+                let at = ((x >> (16 + 8 * k)) as usize) % (s.len() + 1);
+                let c = alphabet[((x >> (40 + 4 * k)) as usize) % alphabet.len()];
+                if (x >> (60 - k)) & 1 == 0 {
+                    s.insert(at, c);
+                } else if at < s.len() {
+                    s[at] = c;
+                }
+            }
+            let s = String::from_utf8(s).expect("ascii");
+            let whole: Vec<&str> = split_list(&s).collect();
+            if Via::check(&s).is_ok() || ContactRef::check(&s).is_ok() {
+                assert_eq!(whole, vec![trim_wsp(&s)], "{s:?}");
+                whole_ok += 1;
+            }
+        }
+        assert!(whole_ok > 5_000, "{whole_ok}");
+    }
+
+    #[test]
     fn unquote_escapes() {
         assert_eq!(unquote(r#""a\"b\\c""#), r#"a"b\c"#);
         assert_eq!(unquote("plain"), "plain");
