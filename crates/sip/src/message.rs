@@ -45,7 +45,9 @@ pub struct RequestLine {
     /// fills it from `raw_uri` on first use: the parser validated that text
     /// in full, and a proxy that forwards the request never needs the owned
     /// form (building it cost a fifth of parsing the bench INVITE).
-    pub(crate) uri: OnceLock<Uri>,
+    /// Boxed: the owned URI is large and rarely built, and a message is
+    /// moved several times between parsing and its user.
+    pub(crate) uri: OnceLock<Box<Uri>>,
     /// The URI as received, written back untouched until the URI is replaced.
     pub(crate) raw_uri: Option<Text>,
 }
@@ -54,7 +56,7 @@ impl RequestLine {
     pub(crate) fn new(method: Method, uri: Uri) -> RequestLine {
         RequestLine {
             method,
-            uri: OnceLock::from(uri),
+            uri: OnceLock::from(Box::new(uri)),
             raw_uri: None,
         }
     }
@@ -300,7 +302,7 @@ impl Message {
             let text = r.raw_uri.as_ref().map_or("", |t| self.text(t));
             // The parser accepted this text, so this cannot fail; the
             // fallback only keeps the accessor panic-free.
-            crate::uri::UriRef::parse(text).map_or_else(
+            Box::new(crate::uri::UriRef::parse(text).map_or_else(
                 |_| {
                     Uri::Other(crate::uri::AbsoluteUri {
                         scheme: "invalid".into(),
@@ -308,7 +310,7 @@ impl Message {
                     })
                 },
                 |u| u.to_uri(),
-            )
+            ))
         })
     }
 
@@ -325,7 +327,7 @@ impl Message {
 
     pub fn set_request_uri(&mut self, uri: Uri) {
         if let StartLine::Request(r) = &mut self.start {
-            r.uri = OnceLock::from(uri);
+            r.uri = OnceLock::from(Box::new(uri));
             r.raw_uri = None;
         }
     }

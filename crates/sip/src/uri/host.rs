@@ -138,7 +138,7 @@ pub fn parse_host_port_ref(s: &str) -> Result<(HostRef<'_>, Option<u16>), UriErr
 /// finds the end and validates, as this runs for every URI.
 pub(crate) fn parse_host_port_prefix(
     s: &str,
-    stop: fn(u8) -> bool,
+    stop: impl Fn(u8) -> bool + Copy,
 ) -> Result<(HostRef<'_>, Option<u16>, usize), UriError> {
     let b = s.as_bytes();
     let (host, mut i) = if b.first() == Some(&b'[') {
@@ -175,7 +175,7 @@ pub(crate) fn parse_host_port_prefix(
 
 /// `err`, unless the hostport looks like an unbracketed IPv6 address, which
 /// RFC 5118 §4.2 says is invalid: then say that.
-fn bare_v6_or(s: &str, stop: fn(u8) -> bool, err: UriError) -> UriError {
+fn bare_v6_or(s: &str, stop: impl Fn(u8) -> bool, err: UriError) -> UriError {
     let end = s.bytes().position(stop).unwrap_or(s.len());
     let hp = s.get(..end).unwrap_or(s);
     let looks_v6 = hp.parse::<Ipv6Addr>().is_ok()
