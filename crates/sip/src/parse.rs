@@ -782,12 +782,20 @@ fn validate(msg: &Message) -> Result<(), String> {
     Via::check(via_line)
         .or_else(|_| Via::check(typed::split_list(via_line).next().unwrap_or("")))
         .map_err(|e| format!("Malformed Via header: {e}"))?;
+    // A URI text checked once need not be parsed again: the Request-URI
+    // (the start line parsed it) and From's URI, which To often repeats.
+    let request_uri = match &msg.start {
+        StartLine::Request(RequestLine {
+            raw_uri: Some(t), ..
+        }) => msg.text(t),
+        _ => "",
+    };
     let from = value(2)
-        .map(NameAddrRef::check)
+        .map(|v| NameAddrRef::check(v, &[request_uri]))
         .ok_or_else(|| missing(HeaderName::From))?;
-    from.map_err(|e| format!("Malformed From header: {e}"))?;
+    let from_uri = from.map_err(|e| format!("Malformed From header: {e}"))?;
     let to = value(3)
-        .map(NameAddrRef::check)
+        .map(|v| NameAddrRef::check(v, &[request_uri, from_uri]))
         .ok_or_else(|| missing(HeaderName::To))?;
     to.map_err(|e| format!("Malformed To header: {e}"))?;
 
@@ -984,6 +992,25 @@ Content-Length: 4\r\n\r\nv=0\n";
         let e = err("INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n");
         assert_eq!(e.reason, "Missing From header");
         assert!(e.response().is_none(), "no From/To/CSeq to echo");
+    }
+
+    #[test]
+    fn uris_checked_once_still_fail_elsewhere() {
+        // To repeating the Request-URI or From's URI is not parsed twice;
+        // any other To URI is, in requests and responses alike.
+        let ok = BASE.replace(
+            "To: Bob <sip:bob@biloxi.example.com>",
+            "To: <sip:alice@atlanta.example.com>",
+        );
+        parse_datagram(ok.into_bytes()).expect("To = From URI");
+        for to in ["<>", "<sip:>", "<sip:bob@biloxi.example.com;=>", "sip:"] {
+            let req = BASE.replace("Bob <sip:bob@biloxi.example.com>", to);
+            assert!(err(&req).reason.starts_with("Malformed To"), "{to}");
+            let resp = format!(
+                "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: {to}\r\nCall-ID: x\r\nCSeq: 1 BYE\r\n\r\n"
+            );
+            assert!(err(&resp).reason.starts_with("Malformed To"), "{to}");
+        }
     }
 
     #[test]

@@ -409,16 +409,21 @@ fn parse_via<'a, H>(
     // sent-protocol: name SLASH version SLASH transport, SWS around SLASH.
     let b = value.as_bytes();
     let bad_protocol = || TypedError::new("malformed Via sent-protocol");
-    let s1 = memchr::memchr(b'/', b).ok_or_else(bad_protocol)?;
-    let s2 = memchr::memchr(b'/', &b[s1 + 1..])
-        .map(|n| s1 + 1 + n)
-        .ok_or_else(bad_protocol)?;
-    let name = trim_wsp(&value[..s1]);
-    let version = trim_wsp(&value[s1 + 1..s2]);
-    let rest = trim_start_wsp(&value[s2 + 1..]);
-    if !is_token(name) || !is_token(version) {
-        return Err(bad_protocol());
-    }
+    let (version, rest) = if b.starts_with(b"SIP/2.0/") {
+        // As nearly every Via is written: what the general case finds.
+        (&value[4..7], trim_start_wsp(&value[8..]))
+    } else {
+        let s1 = memchr::memchr(b'/', b).ok_or_else(bad_protocol)?;
+        let s2 = memchr::memchr(b'/', &b[s1 + 1..])
+            .map(|n| s1 + 1 + n)
+            .ok_or_else(bad_protocol)?;
+        let name = trim_wsp(&value[..s1]);
+        let version = trim_wsp(&value[s1 + 1..s2]);
+        if !is_token(name) || !is_token(version) {
+            return Err(bad_protocol());
+        }
+        (version, trim_start_wsp(&value[s2 + 1..]))
+    };
     let tlen = rest.bytes().take_while(|&b| is_token_char(b)).count();
     if tlen == 0 {
         return Err(TypedError::new("malformed Via transport"));
@@ -497,21 +502,45 @@ pub struct NameAddrRef<'a> {
     pub params: Params<'a>,
 }
 
+type NameAddrSplit<'a> = (Option<Cow<'a, str>>, &'a str, bool, Option<&'a str>);
+
+fn bad_uri(e: crate::uri::UriError) -> TypedError {
+    TypedError(Cow::Owned(format!("bad URI: {e}")))
+}
+
 impl<'a> NameAddrRef<'a> {
     pub fn parse(value: &'a str) -> Result<NameAddrRef<'a>> {
-        Self::parse_with(value, true)
+        let (display, uri_text, angle, params) = Self::split(value, true)?;
+        let uri = UriRef::parse(uri_text).map_err(bad_uri)?;
+        let params = Params::parse(params.unwrap_or(""))?;
+        Ok(NameAddrRef {
+            display,
+            uri,
+            uri_text,
+            angle,
+            params,
+        })
     }
 
     /// Whether [`NameAddrRef::parse`] accepts `value`, without unescaping
     /// the display name (the message parser checks every From, To and
-    /// Contact and reads none of their display names).
-    pub(crate) fn check(value: &str) -> Result<()> {
-        NameAddrRef::parse_with(value, false).map(|_| ())
+    /// Contact and reads none of their display names) and without parsing
+    /// again a URI text in `checked`, which [`UriRef::parse`] accepted
+    /// already (the To of a new request is usually its Request-URI). Gives
+    /// the URI text.
+    pub(crate) fn check<'v>(value: &'v str, checked: &[&str]) -> Result<&'v str> {
+        let (_, uri_text, _, params) = NameAddrRef::split(value, false)?;
+        // (An empty text never parses, so it is never in `checked`.)
+        if uri_text.is_empty() || !checked.contains(&uri_text) {
+            UriRef::parse(uri_text).map_err(bad_uri)?;
+        }
+        Params::parse(params.unwrap_or(""))?;
+        Ok(uri_text)
     }
 
-    /// `display`: whether to unquote the display name (else it is `None`;
-    /// it is checked all the same).
-    fn parse_with(value: &'a str, display: bool) -> Result<NameAddrRef<'a>> {
+    /// Display name (unquoted when `display`, else `None`; checked all the
+    /// same), URI text, whether it was in `<>`, and the parameters' text.
+    fn split(value: &'a str, display: bool) -> Result<NameAddrSplit<'a>> {
         let value = trim_wsp(value);
         let b = value.as_bytes();
         let (display, rest) = if b.first() == Some(&b'"') {
@@ -553,16 +582,7 @@ impl<'a> NameAddrRef<'a> {
             }
             (uri, params, false)
         };
-        let uri =
-            UriRef::parse(uri_text).map_err(|e| TypedError(Cow::Owned(format!("bad URI: {e}"))))?;
-        let params = Params::parse(params.unwrap_or(""))?;
-        Ok(NameAddrRef {
-            display,
-            uri,
-            uri_text,
-            angle,
-            params,
-        })
+        Ok((display, uri_text, angle, params))
     }
 
     pub fn tag(&self) -> Option<&'a str> {
@@ -618,7 +638,7 @@ impl<'a> ContactRef<'a> {
         if trim_wsp(value) == "*" {
             Ok(())
         } else {
-            NameAddrRef::check(value)
+            NameAddrRef::check(value, &[]).map(|_| ())
         }
     }
 }
@@ -640,7 +660,7 @@ impl CSeq {
         let seq = parse_u32_max(&value[..digits], (1 << 31) - 1)
             .ok_or_else(|| TypedError::new("CSeq number out of range"))?;
         let rest = &value[digits..];
-        let method = rest.trim_start_matches(is_wsp_char);
+        let method = trim_start_wsp(rest);
         if method.len() == rest.len() || !is_token(method) {
             return Err(TypedError::new("malformed CSeq method"));
         }
