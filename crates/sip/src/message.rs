@@ -48,16 +48,20 @@ pub struct RequestLine {
     /// Boxed: the owned URI is large and rarely built, and a message is
     /// moved several times between parsing and its user.
     pub(crate) uri: OnceLock<Box<Uri>>,
-    /// The URI as received, written back untouched until the URI is replaced.
+    /// The URI as written: as received (untouched until the URI is
+    /// replaced), or as `uri` formats when built.
     pub(crate) raw_uri: Option<Text>,
 }
 
 impl RequestLine {
+    /// The URI is formatted here once: serializing (and sizing) a request
+    /// then copies text instead of formatting the URI each time, which
+    /// cost more than the rest of writing a small request.
     pub(crate) fn new(method: Method, uri: Uri) -> RequestLine {
         RequestLine {
             method,
+            raw_uri: Some(Text::Owned(uri.to_string().into())),
             uri: OnceLock::from(Box::new(uri)),
-            raw_uri: None,
         }
     }
 }
@@ -327,8 +331,7 @@ impl Message {
 
     pub fn set_request_uri(&mut self, uri: Uri) {
         if let StartLine::Request(r) = &mut self.start {
-            r.uri = OnceLock::from(Box::new(uri));
-            r.raw_uri = None;
+            *r = RequestLine::new(r.method.clone(), uri);
         }
     }
 
@@ -689,6 +692,11 @@ impl Message {
         // walked every header once more (a third of serializing the bench
         // INVITE). `to_bytes` still sizes its buffer exactly.
         out.reserve(self.buf.len().max(512));
+        self.write_unreserved(out);
+    }
+
+    /// [`Message::write_to`] into a buffer already sized for the message.
+    fn write_unreserved(&self, out: &mut Vec<u8>) {
         match &self.start {
             StartLine::Request(r) => {
                 out.extend_from_slice(r.method.as_str().as_bytes());
@@ -742,7 +750,7 @@ impl Message {
 
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.encoded_len());
-        self.write_to(&mut out);
+        self.write_unreserved(&mut out);
         out
     }
 }
