@@ -99,7 +99,23 @@ pub struct Message {
     pub(crate) start: StartLine,
     pub(crate) headers: Vec<Entry>,
     pub(crate) body: Bytes,
+    pub(crate) checked: Checked,
 }
+
+/// Set when the first From and To values and the top Via line are as the
+/// parser accepted them: their accessors then skip checks the parser made
+/// (the transaction layer reads them for every message). Every header edit
+/// clears it. Not part of a message's value: equality ignores it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Checked(pub(crate) bool);
+
+impl PartialEq for Checked {
+    fn eq(&self, _: &Checked) -> bool {
+        true
+    }
+}
+
+impl Eq for Checked {}
 
 /// The standard reason phrase for a status code (RFC 3261 §21 and later).
 pub fn reason_phrase(code: u16) -> &'static str {
@@ -167,6 +183,7 @@ impl Message {
             start: StartLine::Request(RequestLine::new(method, uri)),
             headers: Vec::with_capacity(12),
             body: Bytes::new(),
+            checked: Checked(false),
         }
     }
 
@@ -180,6 +197,7 @@ impl Message {
             }),
             headers: Vec::with_capacity(8),
             body: Bytes::new(),
+            checked: Checked(false),
         }
     }
 
@@ -191,6 +209,8 @@ impl Message {
         // Share the request's bytes: the echoed headers are spans into them,
         // so answering a request copies no header text.
         resp.buf = req.buf.clone();
+        // The From, To and top Via it copies are the request's.
+        resp.checked = req.checked;
         let mut seen = [false; 4];
         for e in &req.headers {
             // One each of the single-valued headers, even when the request
@@ -409,6 +429,7 @@ impl Message {
 
     /// Appends a header line.
     pub fn push_header(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
+        self.checked = Checked(false);
         self.headers.push(Entry {
             name,
             raw_name: None,
@@ -419,6 +440,7 @@ impl Message {
 
     /// Appends a header by its spelling (an unknown name is kept as given).
     pub fn push_header_raw(&mut self, raw_name: &str, value: impl Into<Box<str>>) {
+        self.checked = Checked(false);
         let name = HeaderName::from_wire(raw_name.as_bytes());
         self.headers.push(Entry {
             name,
@@ -432,6 +454,7 @@ impl Message {
     /// Inserts a header line above every other line of the same name, or at
     /// the top when there is none (a proxy's Via, a Record-Route).
     pub fn prepend_header(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
+        self.checked = Checked(false);
         let at = self
             .headers
             .iter()
@@ -451,6 +474,7 @@ impl Message {
     /// Replaces the first line of this name (keeping its position) and removes
     /// the others; appends when there is none.
     pub fn set_header(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
+        self.checked = Checked(false);
         let value = Text::Owned(value.into());
         match self.headers.iter().position(|e| e.name == name) {
             Some(i) => {
@@ -476,6 +500,7 @@ impl Message {
 
     /// Removes every line of this name; returns how many there were.
     pub fn remove_header(&mut self, name: HeaderName) -> usize {
+        self.checked = Checked(false);
         let before = self.headers.len();
         self.headers.retain(|e| e.name != name);
         before - self.headers.len()
@@ -485,6 +510,7 @@ impl Message {
     /// top Via when a response goes upstream, the top Route when it is
     /// consumed.
     pub fn remove_first_value(&mut self, name: HeaderName) -> bool {
+        self.checked = Checked(false);
         let Some(i) = self.headers.iter().position(|e| e.name == name) else {
             return false;
         };
@@ -550,11 +576,19 @@ impl Message {
     }
 
     pub fn from_tag(&self) -> Option<&str> {
-        self.from_addr().ok().and_then(|n| n.tag())
+        self.tag_of(HeaderName::From)
     }
 
     pub fn to_tag(&self) -> Option<&str> {
-        self.to_addr().ok().and_then(|n| n.tag())
+        self.tag_of(HeaderName::To)
+    }
+
+    fn tag_of(&self, name: HeaderName) -> Option<&str> {
+        let value = self.header(name).unwrap_or("");
+        if self.checked.0 {
+            return typed::checked_tag(value);
+        }
+        NameAddrRef::parse(value).ok().and_then(|n| n.tag())
     }
 
     /// Adds `;tag=` to the To header when it has none (a UAS creating a dialog).
@@ -562,20 +596,26 @@ impl Message {
         let Some(i) = self.headers.iter().position(|e| e.name == HeaderName::To) else {
             return;
         };
-        let current = self.text(&self.headers[i].value);
-        if NameAddrRef::parse(current).is_ok_and(|n| n.tag().is_some()) {
+        if self.to_tag().is_some() {
             return;
         }
+        let current = self.text(&self.headers[i].value);
         // A value ending in ';' (accepted as an empty parameter list) takes
         // the tag without a second ';', which would not parse.
         let current = current.trim_end_matches([' ', '\t']);
         let sep = if current.ends_with(';') { "" } else { ";" };
-        let value = format!("{current}{sep}tag={tag}");
+        let mut value = String::with_capacity(current.len() + sep.len() + 4 + tag.len());
+        for part in [current, sep, "tag=", tag] {
+            value.push_str(part);
+        }
         self.headers[i].value = Text::Owned(value.into());
+        self.checked = Checked(false);
     }
 
     pub fn top_via(&self) -> Result<Via<'_>, TypedError> {
-        Via::parse(self.values(HeaderName::Via).next().unwrap_or(""))
+        // A first line that parses whole holds one value (see `validate`).
+        let line = self.header(HeaderName::Via).unwrap_or("");
+        Via::parse(line).or_else(|_| Via::parse(self.values(HeaderName::Via).next().unwrap_or("")))
     }
 
     pub fn vias(&self) -> impl Iterator<Item = Result<Via<'_>, TypedError>> {
@@ -605,6 +645,7 @@ impl Message {
     /// sent-by host (always, when the client asked for `rport`), and the
     /// source port in an empty `rport`.
     pub fn stamp_received(&mut self, source: SocketAddr) {
+        self.checked = Checked(false);
         let Some(i) = self.headers.iter().position(|e| e.name == HeaderName::Via) else {
             return;
         };

@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 
 use crate::header::HeaderName;
-use crate::message::{Entry, Message, NO_LINE, RequestLine, StartLine, StatusLine, Text};
+use crate::message::{Checked, Entry, Message, NO_LINE, RequestLine, StartLine, StatusLine, Text};
 use crate::method::Method;
 use crate::typed::{self, CSeq, ContactRef, NameAddrRef, Via};
 use crate::uri::{Uri, UriRef};
@@ -151,6 +151,7 @@ pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, ParseError> {
         start,
         headers,
         body: Bytes::new(),
+        checked: Checked(false),
     };
 
     if let Some(e) = start_err {
@@ -214,6 +215,7 @@ pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, ParseError> {
         err.partial = Some(Box::new(msg));
         return Err(err);
     }
+    msg.checked = Checked(true);
     Ok(msg)
 }
 
@@ -780,7 +782,7 @@ fn validate(msg: &Message) -> Result<(), String> {
     // Contact, below) may hold. Splitting the list is only for the rest.
     let via_line = msg.text(&msg.headers[top_via].value);
     Via::check(via_line)
-        .or_else(|_| Via::check(typed::split_list(via_line).next().unwrap_or("")))
+        .or_else(|_| Via::check(msg.values(HeaderName::Via).next().unwrap_or("")))
         .map_err(|e| format!("Malformed Via header: {e}"))?;
     // A URI text checked once need not be parsed again: the Request-URI
     // (the start line parsed it) and From's URI, which To often repeats.
@@ -992,6 +994,48 @@ Content-Length: 4\r\n\r\nv=0\n";
         let e = err("INVITE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\r\n");
         assert_eq!(e.reason, "Missing From header");
         assert!(e.response().is_none(), "no From/To/CSeq to echo");
+    }
+
+    #[test]
+    fn accessors_of_parsed_messages_agree_with_full_parses() {
+        // Parsed messages skip checks the parser made: same answers.
+        let mut x: u64 = 0x5eed_1234_abcd_0001;
+        let alphabet = b" ;=<>\",tagbranch@:z9hG4bK";
+        let mut parsed = 0;
+        for _ in 0..20_000 {
+            let mut m = BASE
+                .replace(";tag=1928301774", ";tag=1928301774;x=\"a;tag=b\"")
+                .into_bytes();
+            for _ in 0..1 + x % 3 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let at = 60 + (x as usize) % 200;
+                m[at] = alphabet[(x >> 32) as usize % alphabet.len()];
+            }
+            let Ok(msg) = parse_datagram(m) else { continue };
+            parsed += 1;
+            assert!(msg.checked.0);
+            let full = |name| {
+                NameAddrRef::parse(msg.header(name).unwrap_or(""))
+                    .ok()
+                    .and_then(|n| n.tag())
+            };
+            assert_eq!(msg.from_tag(), full(HeaderName::From));
+            assert_eq!(msg.to_tag(), full(HeaderName::To));
+            assert_eq!(
+                msg.top_via(),
+                Via::parse(msg.values(HeaderName::Via).next().unwrap_or(""))
+            );
+        }
+        assert!(parsed > 1000, "{parsed}");
+    }
+
+    #[test]
+    fn an_empty_first_via_line_yields_to_the_next() {
+        let text = BASE.replace("Via: SIP/2.0/UDP pc33", "Via: ,\r\nVia: SIP/2.0/UDP pc33");
+        let m = parse_datagram(text.into_bytes()).expect("parse");
+        assert_eq!(m.top_via().expect("via").branch(), Some("z9hG4bKnashds8"));
     }
 
     #[test]

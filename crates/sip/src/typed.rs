@@ -455,7 +455,8 @@ fn is_wsp_char(c: char) -> bool {
 
 /// `host SWS ":" SWS port` → `host:port` (rarely needed, so only then allocate).
 fn compact_colon(s: &str) -> Cow<'_, str> {
-    if memchr::memchr2(b' ', b'\t', s.as_bytes()).is_some() {
+    // Sent-by is short: a plain scan beats setting up a memchr2.
+    if s.bytes().any(is_wsp) {
         Cow::Owned(s.chars().filter(|c| !is_wsp_char(*c)).collect())
     } else {
         Cow::Borrowed(s)
@@ -599,6 +600,14 @@ impl<'a> NameAddrRef<'a> {
             params: self.params,
         }
     }
+}
+
+/// The `tag` parameter of a From or To value that the message parser
+/// accepted: what `NameAddrRef::parse(value)?.tag()` gives, without parsing
+/// the URI and parameters again.
+pub(crate) fn checked_tag(value: &str) -> Option<&str> {
+    let (_, _, _, params) = NameAddrRef::split(value, false).ok()?;
+    Params { raw: params? }.value("tag")
 }
 
 /// A Contact value: `*` (remove all bindings) or an address.
