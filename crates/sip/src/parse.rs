@@ -166,11 +166,17 @@ pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, ParseError> {
         .filter(|e| e.name == HeaderName::ContentLength)
     {
         let v = match &e.value {
-            Text::Span(s, e) => std::str::from_utf8(&data[*s as usize..*e as usize]).unwrap_or(""),
-            Text::Owned(s) => s,
+            Text::Span(s, e) => data.get(*s as usize..*e as usize).unwrap_or_default(),
+            Text::Owned(s) => s.as_bytes(),
         };
-        let n = typed::parse_u32_max(v.trim(), u32::MAX)
-            .ok_or_else(|| with_partial(ParseError::new("Invalid Content-Length"), &msg, &buf))?;
+        // Nearly always plain digits; anything else goes the general way.
+        let n = match digits_u32(v) {
+            Some(n) => n,
+            None => typed::parse_u32_max(std::str::from_utf8(v).unwrap_or("").trim(), u32::MAX)
+                .ok_or_else(|| {
+                    with_partial(ParseError::new("Invalid Content-Length"), &msg, &buf)
+                })?,
+        };
         if content_length.is_some_and(|c| c != n) {
             return Err(with_partial(
                 ParseError::new("Conflicting Content-Length headers"),
@@ -217,6 +223,17 @@ pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, ParseError> {
     }
     msg.checked = Checked(true);
     Ok(msg)
+}
+
+/// `v` as a number when it is nothing but 1 to 9 decimal digits (which
+/// cannot exceed `u32::MAX`).
+fn digits_u32(v: &[u8]) -> Option<u32> {
+    if v.is_empty() || v.len() > 9 {
+        return None;
+    }
+    v.iter().try_fold(0u32, |n, &d| {
+        d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+    })
 }
 
 type Split = (StartLine, Option<ParseError>, Vec<Entry>, usize);

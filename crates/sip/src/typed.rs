@@ -439,10 +439,21 @@ fn parse_via<'a, H>(
         Some(semi) => (trim_wsp(&after[..semi]), Some(&after[semi + 1..])),
         None => (trim_wsp(after), None),
     };
-    let sent_by = compact_colon(sent_by);
-    let (h, port) =
-        parse_host_port_ref(&sent_by).map_err(|_| TypedError::new("malformed Via sent-by"))?;
-    let h = host(h);
+    let bad_sent_by = |_| TypedError::new("malformed Via sent-by");
+    // White space is no host or port byte: a sent-by that parses as it is
+    // has none to remove, and only one that fails needs looking at again.
+    let h = match parse_host_port_ref(sent_by) {
+        Ok((h, port)) => (host(h), port),
+        Err(e) => {
+            let compact = compact_colon(sent_by);
+            if matches!(compact, Cow::Borrowed(_)) {
+                return Err(bad_sent_by(e));
+            }
+            let (h, port) = parse_host_port_ref(&compact).map_err(bad_sent_by)?;
+            (host(h), port)
+        }
+    };
+    let (h, port) = h;
     let params = Params::parse(params.unwrap_or(""))
         .map_err(|_| TypedError::new("malformed Via parameters"))?;
     let protocol_end = version.as_ptr() as usize + version.len() - value.as_ptr() as usize;
