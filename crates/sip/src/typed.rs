@@ -70,12 +70,14 @@ fn trim_wsp(s: &str) -> &str {
 /// Length of the quoted string starting at `s[0] == '"'`, quotes included,
 /// honouring `\` escapes. `None` when it is not terminated.
 fn quoted_len(s: &[u8]) -> Option<usize> {
+    // Jump from one quote or backslash to the next: display names and
+    // quoted parameter values rarely hold escapes.
     let mut i = 1;
     while i < s.len() {
+        i += memchr::memchr2(b'"', b'\\', &s[i..])?;
         match s[i] {
             b'\\' => i += 2,
-            b'"' => return Some(i + 1),
-            _ => i += 1,
+            _ => return Some(i + 1),
         }
     }
     None

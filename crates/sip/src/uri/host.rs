@@ -146,6 +146,8 @@ pub(crate) fn parse_host_port_prefix(
             return Err(UriError::new(UriErrorKind::Ipv6));
         };
         (parse_v6(&s[1..close])?, close + 1)
+    } else if let Some((a, end)) = v4_prefix(b) {
+        (HostRef::V4(a), end)
     } else {
         let (end, valid) = scan_hostname(b);
         match plain(&s[..end], valid) {
@@ -254,6 +256,23 @@ fn plain(s: &str, valid_hostname: bool) -> Result<HostRef<'_>, UriError> {
 
 /// `IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT`, each
 /// at most 255 (leading zeros are allowed by the grammar and accepted).
+/// A dotted-quad IPv4 address at the start of `b`, ended by the end or a
+/// byte no hostname holds: then what scanning the hostname and reading it
+/// as IPv4 finds, in one pass instead of two.
+fn v4_prefix(b: &[u8]) -> Option<(Ipv4Addr, usize)> {
+    if !b.first()?.is_ascii_digit() {
+        return None;
+    }
+    let end = b
+        .iter()
+        .position(|&c| !(c.is_ascii_digit() || c == b'.'))
+        .unwrap_or(b.len());
+    if b.get(end).is_some_and(|&c| is(c, ALNUM) || c == b'-') {
+        return None;
+    }
+    parse_v4(&b[..end]).map(|a| (a, end))
+}
+
 fn parse_v4(b: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
     let mut idx = 0;
