@@ -102,12 +102,20 @@ pub struct Message {
     pub(crate) checked: Checked,
 }
 
-/// Set when the first From and To values and the top Via line are as the
-/// parser accepted them: their accessors then skip checks the parser made
-/// (the transaction layer reads them for every message). Every header edit
-/// clears it. Not part of a message's value: equality ignores it.
+/// What the parser found that stays true until a header is edited (every
+/// header edit resets it). Not part of a message's value: equality ignores
+/// it.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Checked(pub(crate) bool);
+pub(crate) struct Checked {
+    /// The first From and To values and the top Via line are as the parser
+    /// accepted them: their accessors skip checks the parser made (the
+    /// transaction layer reads them for every message).
+    pub(crate) fields: bool,
+    /// `buf[start..end]` is every header line exactly as `write_to` writes
+    /// them (each entry's [`Entry::line`], back to back): serializing copies
+    /// it at once instead of walking the entries.
+    pub(crate) lines: Option<(u32, u32)>,
+}
 
 impl PartialEq for Checked {
     fn eq(&self, _: &Checked) -> bool {
@@ -183,7 +191,7 @@ impl Message {
             start: StartLine::Request(RequestLine::new(method, uri)),
             headers: Vec::with_capacity(12),
             body: Bytes::new(),
-            checked: Checked(false),
+            checked: Checked::default(),
         }
     }
 
@@ -197,7 +205,7 @@ impl Message {
             }),
             headers: Vec::with_capacity(8),
             body: Bytes::new(),
-            checked: Checked(false),
+            checked: Checked::default(),
         }
     }
 
@@ -210,7 +218,7 @@ impl Message {
         // so answering a request copies no header text.
         resp.buf = req.buf.clone();
         // The From, To and top Via it copies are the request's.
-        resp.checked = req.checked;
+        resp.checked.fields = req.checked.fields;
         let mut seen = [false; 4];
         for e in &req.headers {
             // One each of the single-valued headers, even when the request
@@ -429,7 +437,7 @@ impl Message {
 
     /// Appends a header line.
     pub fn push_header(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
-        self.checked = Checked(false);
+        self.checked = Checked::default();
         self.headers.push(Entry {
             name,
             raw_name: None,
@@ -440,7 +448,7 @@ impl Message {
 
     /// Appends a header by its spelling (an unknown name is kept as given).
     pub fn push_header_raw(&mut self, raw_name: &str, value: impl Into<Box<str>>) {
-        self.checked = Checked(false);
+        self.checked = Checked::default();
         let name = HeaderName::from_wire(raw_name.as_bytes());
         self.headers.push(Entry {
             name,
@@ -454,7 +462,7 @@ impl Message {
     /// Inserts a header line above every other line of the same name, or at
     /// the top when there is none (a proxy's Via, a Record-Route).
     pub fn prepend_header(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
-        self.checked = Checked(false);
+        self.checked = Checked::default();
         let at = self
             .headers
             .iter()
@@ -474,7 +482,7 @@ impl Message {
     /// Replaces the first line of this name (keeping its position) and removes
     /// the others; appends when there is none.
     pub fn set_header(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
-        self.checked = Checked(false);
+        self.checked = Checked::default();
         let value = Text::Owned(value.into());
         match self.headers.iter().position(|e| e.name == name) {
             Some(i) => {
@@ -500,7 +508,7 @@ impl Message {
 
     /// Removes every line of this name; returns how many there were.
     pub fn remove_header(&mut self, name: HeaderName) -> usize {
-        self.checked = Checked(false);
+        self.checked = Checked::default();
         let before = self.headers.len();
         self.headers.retain(|e| e.name != name);
         before - self.headers.len()
@@ -510,7 +518,7 @@ impl Message {
     /// top Via when a response goes upstream, the top Route when it is
     /// consumed.
     pub fn remove_first_value(&mut self, name: HeaderName) -> bool {
-        self.checked = Checked(false);
+        self.checked = Checked::default();
         let Some(i) = self.headers.iter().position(|e| e.name == name) else {
             return false;
         };
@@ -585,7 +593,7 @@ impl Message {
 
     fn tag_of(&self, name: HeaderName) -> Option<&str> {
         let value = self.header(name).unwrap_or("");
-        if self.checked.0 {
+        if self.checked.fields {
             return typed::checked_tag(value);
         }
         NameAddrRef::parse(value).ok().and_then(|n| n.tag())
@@ -609,7 +617,7 @@ impl Message {
             value.push_str(part);
         }
         self.headers[i].value = Text::Owned(value.into());
-        self.checked = Checked(false);
+        self.checked = Checked::default();
     }
 
     pub fn top_via(&self) -> Result<Via<'_>, TypedError> {
@@ -645,7 +653,7 @@ impl Message {
     /// sent-by host (always, when the client asked for `rport`), and the
     /// source port in an empty `rport`.
     pub fn stamp_received(&mut self, source: SocketAddr) {
-        self.checked = Checked(false);
+        self.checked = Checked::default();
         let Some(i) = self.headers.iter().position(|e| e.name == HeaderName::Via) else {
             return;
         };
@@ -760,6 +768,16 @@ impl Message {
                 out.extend_from_slice(self.reason_of(s).as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
+        }
+        if let Some(lines) = self
+            .checked
+            .lines
+            .and_then(|(s, e)| self.buf.get(s as usize..e as usize))
+        {
+            out.extend_from_slice(lines);
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&self.body);
+            return;
         }
         // Untouched parsed lines sit in `buf` exactly as they are written:
         // copy each run of adjacent ones at once.
@@ -924,6 +942,7 @@ Content-Length: 0\r\n\r\n";
             for e in &mut m.headers {
                 e.line = NO_LINE;
             }
+            m.checked = Checked::default();
             m.to_bytes()
         };
         let odd = INVITE

@@ -151,7 +151,7 @@ pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, ParseError> {
         start,
         headers,
         body: Bytes::new(),
-        checked: Checked(false),
+        checked: Checked::default(),
     };
 
     if let Some(e) = start_err {
@@ -221,7 +221,10 @@ pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, ParseError> {
         err.partial = Some(Box::new(msg));
         return Err(err);
     }
-    msg.checked = Checked(true);
+    msg.checked = Checked {
+        fields: true,
+        lines: verbatim_lines(&msg.headers),
+    };
     Ok(msg)
 }
 
@@ -234,6 +237,26 @@ fn digits_u32(v: &[u8]) -> Option<u32> {
     v.iter().try_fold(0u32, |n, &d| {
         d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
     })
+}
+
+/// Where the header lines sit in the buffer when every one is marked for
+/// verbatim copying and they follow each other: one copy writes them all.
+fn verbatim_lines(headers: &[Entry]) -> Option<(u32, u32)> {
+    let mut run: Option<(u32, u32)> = None;
+    for e in headers {
+        let Text::Span(_, end) = e.value else {
+            return None;
+        };
+        if e.line == NO_LINE {
+            return None;
+        }
+        run = match run {
+            None => Some((e.line, end + 2)),
+            Some((start, prev)) if prev == e.line => Some((start, end + 2)),
+            Some(_) => return None,
+        };
+    }
+    run
 }
 
 type Split = (StartLine, Option<ParseError>, Vec<Entry>, usize);
@@ -1037,7 +1060,7 @@ Content-Length: 4\r\n\r\nv=0\n";
             }
             let Ok(msg) = parse_datagram(m) else { continue };
             parsed += 1;
-            assert!(msg.checked.0);
+            assert!(msg.checked.fields);
             let full = |name| {
                 NameAddrRef::parse(msg.header(name).unwrap_or(""))
                     .ok()
