@@ -107,9 +107,9 @@ pub struct Message {
 /// it.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Checked {
-    /// The first From and To values and the top Via line are as the parser
-    /// accepted them: their accessors skip checks the parser made (the
-    /// transaction layer reads them for every message).
+    /// The first From and To values are as the parser accepted them: the
+    /// tag accessors skip checks the parser made (the transaction layer
+    /// reads tags for every message).
     pub(crate) fields: bool,
     /// `buf[start..end]` is every header line exactly as `write_to` writes
     /// them (each entry's [`Entry::line`], back to back): serializing copies
