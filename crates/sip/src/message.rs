@@ -217,7 +217,7 @@ impl Message {
         // Share the request's bytes: the echoed headers are spans into them,
         // so answering a request copies no header text.
         resp.buf = req.buf.clone();
-        // The From, To and top Via it copies are the request's.
+        // The From and To it copies are the request's.
         resp.checked.fields = req.checked.fields;
         let mut seen = [false; 4];
         for e in &req.headers {
