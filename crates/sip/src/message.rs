@@ -45,17 +45,23 @@ pub struct RequestLine {
     /// fills it from `raw_uri` on first use: the parser validated that text
     /// in full, and a proxy that forwards the request never needs the owned
     /// form (building it cost a fifth of parsing the bench INVITE).
-    pub(crate) uri: OnceLock<Uri>,
-    /// The URI as received, written back untouched until the URI is replaced.
+    /// Boxed: the owned URI is large and rarely built, and a message is
+    /// moved several times between parsing and its user.
+    pub(crate) uri: OnceLock<Box<Uri>>,
+    /// The URI as written: as received (untouched until the URI is
+    /// replaced), or as `uri` formats when built.
     pub(crate) raw_uri: Option<Text>,
 }
 
 impl RequestLine {
+    /// The URI is formatted here once: serializing (and sizing) a request
+    /// then copies text instead of formatting the URI each time, which
+    /// cost more than the rest of writing a small request.
     pub(crate) fn new(method: Method, uri: Uri) -> RequestLine {
         RequestLine {
             method,
-            uri: OnceLock::from(uri),
-            raw_uri: None,
+            raw_uri: Some(Text::Owned(uri.to_string().into())),
+            uri: OnceLock::from(Box::new(uri)),
         }
     }
 }
@@ -93,7 +99,31 @@ pub struct Message {
     pub(crate) start: StartLine,
     pub(crate) headers: Vec<Entry>,
     pub(crate) body: Bytes,
+    pub(crate) checked: Checked,
 }
+
+/// What the parser found that stays true until a header is edited (every
+/// header edit resets it). Not part of a message's value: equality ignores
+/// it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Checked {
+    /// The first From and To values are as the parser accepted them: the
+    /// tag accessors skip checks the parser made (the transaction layer
+    /// reads tags for every message).
+    pub(crate) fields: bool,
+    /// `buf[start..end]` is every header line exactly as `write_to` writes
+    /// them (each entry's [`Entry::line`], back to back): serializing copies
+    /// it at once instead of walking the entries.
+    pub(crate) lines: Option<(u32, u32)>,
+}
+
+impl PartialEq for Checked {
+    fn eq(&self, _: &Checked) -> bool {
+        true
+    }
+}
+
+impl Eq for Checked {}
 
 /// The standard reason phrase for a status code (RFC 3261 §21 and later).
 pub fn reason_phrase(code: u16) -> &'static str {
@@ -161,6 +191,7 @@ impl Message {
             start: StartLine::Request(RequestLine::new(method, uri)),
             headers: Vec::with_capacity(12),
             body: Bytes::new(),
+            checked: Checked::default(),
         }
     }
 
@@ -174,6 +205,7 @@ impl Message {
             }),
             headers: Vec::with_capacity(8),
             body: Bytes::new(),
+            checked: Checked::default(),
         }
     }
 
@@ -185,6 +217,8 @@ impl Message {
         // Share the request's bytes: the echoed headers are spans into them,
         // so answering a request copies no header text.
         resp.buf = req.buf.clone();
+        // The From and To it copies are the request's.
+        resp.checked.fields = req.checked.fields;
         let mut seen = [false; 4];
         for e in &req.headers {
             // One each of the single-valued headers, even when the request
@@ -300,7 +334,7 @@ impl Message {
             let text = r.raw_uri.as_ref().map_or("", |t| self.text(t));
             // The parser accepted this text, so this cannot fail; the
             // fallback only keeps the accessor panic-free.
-            crate::uri::UriRef::parse(text).map_or_else(
+            Box::new(crate::uri::UriRef::parse(text).map_or_else(
                 |_| {
                     Uri::Other(crate::uri::AbsoluteUri {
                         scheme: "invalid".into(),
@@ -308,7 +342,7 @@ impl Message {
                     })
                 },
                 |u| u.to_uri(),
-            )
+            ))
         })
     }
 
@@ -325,8 +359,7 @@ impl Message {
 
     pub fn set_request_uri(&mut self, uri: Uri) {
         if let StartLine::Request(r) = &mut self.start {
-            r.uri = OnceLock::from(uri);
-            r.raw_uri = None;
+            *r = RequestLine::new(r.method.clone(), uri);
         }
     }
 
@@ -404,6 +437,7 @@ impl Message {
 
     /// Appends a header line.
     pub fn push_header(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
+        self.checked = Checked::default();
         self.headers.push(Entry {
             name,
             raw_name: None,
@@ -414,6 +448,7 @@ impl Message {
 
     /// Appends a header by its spelling (an unknown name is kept as given).
     pub fn push_header_raw(&mut self, raw_name: &str, value: impl Into<Box<str>>) {
+        self.checked = Checked::default();
         let name = HeaderName::from_wire(raw_name.as_bytes());
         self.headers.push(Entry {
             name,
@@ -427,6 +462,7 @@ impl Message {
     /// Inserts a header line above every other line of the same name, or at
     /// the top when there is none (a proxy's Via, a Record-Route).
     pub fn prepend_header(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
+        self.checked = Checked::default();
         let at = self
             .headers
             .iter()
@@ -446,6 +482,7 @@ impl Message {
     /// Replaces the first line of this name (keeping its position) and removes
     /// the others; appends when there is none.
     pub fn set_header(&mut self, name: HeaderName, value: impl Into<Box<str>>) {
+        self.checked = Checked::default();
         let value = Text::Owned(value.into());
         match self.headers.iter().position(|e| e.name == name) {
             Some(i) => {
@@ -471,6 +508,7 @@ impl Message {
 
     /// Removes every line of this name; returns how many there were.
     pub fn remove_header(&mut self, name: HeaderName) -> usize {
+        self.checked = Checked::default();
         let before = self.headers.len();
         self.headers.retain(|e| e.name != name);
         before - self.headers.len()
@@ -480,6 +518,7 @@ impl Message {
     /// top Via when a response goes upstream, the top Route when it is
     /// consumed.
     pub fn remove_first_value(&mut self, name: HeaderName) -> bool {
+        self.checked = Checked::default();
         let Some(i) = self.headers.iter().position(|e| e.name == name) else {
             return false;
         };
@@ -545,11 +584,19 @@ impl Message {
     }
 
     pub fn from_tag(&self) -> Option<&str> {
-        self.from_addr().ok().and_then(|n| n.tag())
+        self.tag_of(HeaderName::From)
     }
 
     pub fn to_tag(&self) -> Option<&str> {
-        self.to_addr().ok().and_then(|n| n.tag())
+        self.tag_of(HeaderName::To)
+    }
+
+    fn tag_of(&self, name: HeaderName) -> Option<&str> {
+        let value = self.header(name).unwrap_or("");
+        if self.checked.fields {
+            return typed::checked_tag(value);
+        }
+        NameAddrRef::parse(value).ok().and_then(|n| n.tag())
     }
 
     /// Adds `;tag=` to the To header when it has none (a UAS creating a dialog).
@@ -557,20 +604,26 @@ impl Message {
         let Some(i) = self.headers.iter().position(|e| e.name == HeaderName::To) else {
             return;
         };
-        let current = self.text(&self.headers[i].value);
-        if NameAddrRef::parse(current).is_ok_and(|n| n.tag().is_some()) {
+        if self.to_tag().is_some() {
             return;
         }
+        let current = self.text(&self.headers[i].value);
         // A value ending in ';' (accepted as an empty parameter list) takes
         // the tag without a second ';', which would not parse.
         let current = current.trim_end_matches([' ', '\t']);
         let sep = if current.ends_with(';') { "" } else { ";" };
-        let value = format!("{current}{sep}tag={tag}");
+        let mut value = String::with_capacity(current.len() + sep.len() + 4 + tag.len());
+        for part in [current, sep, "tag=", tag] {
+            value.push_str(part);
+        }
         self.headers[i].value = Text::Owned(value.into());
+        self.checked = Checked::default();
     }
 
     pub fn top_via(&self) -> Result<Via<'_>, TypedError> {
-        Via::parse(self.values(HeaderName::Via).next().unwrap_or(""))
+        // A first line that parses whole holds one value (see `validate`).
+        let line = self.header(HeaderName::Via).unwrap_or("");
+        Via::parse(line).or_else(|_| Via::parse(self.values(HeaderName::Via).next().unwrap_or("")))
     }
 
     pub fn vias(&self) -> impl Iterator<Item = Result<Via<'_>, TypedError>> {
@@ -600,6 +653,7 @@ impl Message {
     /// sent-by host (always, when the client asked for `rport`), and the
     /// source port in an empty `rport`.
     pub fn stamp_received(&mut self, source: SocketAddr) {
+        self.checked = Checked::default();
         let Some(i) = self.headers.iter().position(|e| e.name == HeaderName::Via) else {
             return;
         };
@@ -687,6 +741,11 @@ impl Message {
         // walked every header once more (a third of serializing the bench
         // INVITE). `to_bytes` still sizes its buffer exactly.
         out.reserve(self.buf.len().max(512));
+        self.write_unreserved(out);
+    }
+
+    /// [`Message::write_to`] into a buffer already sized for the message.
+    fn write_unreserved(&self, out: &mut Vec<u8>) {
         match &self.start {
             StartLine::Request(r) => {
                 out.extend_from_slice(r.method.as_str().as_bytes());
@@ -709,6 +768,16 @@ impl Message {
                 out.extend_from_slice(self.reason_of(s).as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
+        }
+        if let Some(lines) = self
+            .checked
+            .lines
+            .and_then(|(s, e)| self.buf.get(s as usize..e as usize))
+        {
+            out.extend_from_slice(lines);
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&self.body);
+            return;
         }
         // Untouched parsed lines sit in `buf` exactly as they are written:
         // copy each run of adjacent ones at once.
@@ -740,7 +809,7 @@ impl Message {
 
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.encoded_len());
-        self.write_to(&mut out);
+        self.write_unreserved(&mut out);
         out
     }
 }
@@ -873,6 +942,7 @@ Content-Length: 0\r\n\r\n";
             for e in &mut m.headers {
                 e.line = NO_LINE;
             }
+            m.checked = Checked::default();
             m.to_bytes()
         };
         let odd = INVITE

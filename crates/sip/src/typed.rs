@@ -70,12 +70,14 @@ fn trim_wsp(s: &str) -> &str {
 /// Length of the quoted string starting at `s[0] == '"'`, quotes included,
 /// honouring `\` escapes. `None` when it is not terminated.
 fn quoted_len(s: &[u8]) -> Option<usize> {
+    // Jump from one quote or backslash to the next: display names and
+    // quoted parameter values rarely hold escapes.
     let mut i = 1;
     while i < s.len() {
+        i += memchr::memchr2(b'"', b'\\', &s[i..])?;
         match s[i] {
             b'\\' => i += 2,
-            b'"' => return Some(i + 1),
-            _ => i += 1,
+            _ => return Some(i + 1),
         }
     }
     None
@@ -409,16 +411,21 @@ fn parse_via<'a, H>(
     // sent-protocol: name SLASH version SLASH transport, SWS around SLASH.
     let b = value.as_bytes();
     let bad_protocol = || TypedError::new("malformed Via sent-protocol");
-    let s1 = memchr::memchr(b'/', b).ok_or_else(bad_protocol)?;
-    let s2 = memchr::memchr(b'/', &b[s1 + 1..])
-        .map(|n| s1 + 1 + n)
-        .ok_or_else(bad_protocol)?;
-    let name = trim_wsp(&value[..s1]);
-    let version = trim_wsp(&value[s1 + 1..s2]);
-    let rest = trim_start_wsp(&value[s2 + 1..]);
-    if !is_token(name) || !is_token(version) {
-        return Err(bad_protocol());
-    }
+    let (version, rest) = if b.starts_with(b"SIP/2.0/") {
+        // As nearly every Via is written: what the general case finds.
+        (&value[4..7], trim_start_wsp(&value[8..]))
+    } else {
+        let s1 = memchr::memchr(b'/', b).ok_or_else(bad_protocol)?;
+        let s2 = memchr::memchr(b'/', &b[s1 + 1..])
+            .map(|n| s1 + 1 + n)
+            .ok_or_else(bad_protocol)?;
+        let name = trim_wsp(&value[..s1]);
+        let version = trim_wsp(&value[s1 + 1..s2]);
+        if !is_token(name) || !is_token(version) {
+            return Err(bad_protocol());
+        }
+        (version, trim_start_wsp(&value[s2 + 1..]))
+    };
     let tlen = rest.bytes().take_while(|&b| is_token_char(b)).count();
     if tlen == 0 {
         return Err(TypedError::new("malformed Via transport"));
@@ -434,10 +441,21 @@ fn parse_via<'a, H>(
         Some(semi) => (trim_wsp(&after[..semi]), Some(&after[semi + 1..])),
         None => (trim_wsp(after), None),
     };
-    let sent_by = compact_colon(sent_by);
-    let (h, port) =
-        parse_host_port_ref(&sent_by).map_err(|_| TypedError::new("malformed Via sent-by"))?;
-    let h = host(h);
+    let bad_sent_by = |_| TypedError::new("malformed Via sent-by");
+    // White space is no host or port byte: a sent-by that parses as it is
+    // has none to remove, and only one that fails needs looking at again.
+    let h = match parse_host_port_ref(sent_by) {
+        Ok((h, port)) => (host(h), port),
+        Err(e) => {
+            let compact = compact_colon(sent_by);
+            if matches!(compact, Cow::Borrowed(_)) {
+                return Err(bad_sent_by(e));
+            }
+            let (h, port) = parse_host_port_ref(&compact).map_err(bad_sent_by)?;
+            (host(h), port)
+        }
+    };
+    let (h, port) = h;
     let params = Params::parse(params.unwrap_or(""))
         .map_err(|_| TypedError::new("malformed Via parameters"))?;
     let protocol_end = version.as_ptr() as usize + version.len() - value.as_ptr() as usize;
@@ -450,7 +468,8 @@ fn is_wsp_char(c: char) -> bool {
 
 /// `host SWS ":" SWS port` → `host:port` (rarely needed, so only then allocate).
 fn compact_colon(s: &str) -> Cow<'_, str> {
-    if memchr::memchr2(b' ', b'\t', s.as_bytes()).is_some() {
+    // Sent-by is short: a plain scan beats setting up a memchr2.
+    if s.bytes().any(is_wsp) {
         Cow::Owned(s.chars().filter(|c| !is_wsp_char(*c)).collect())
     } else {
         Cow::Borrowed(s)
@@ -497,8 +516,45 @@ pub struct NameAddrRef<'a> {
     pub params: Params<'a>,
 }
 
+type NameAddrSplit<'a> = (Option<Cow<'a, str>>, &'a str, bool, Option<&'a str>);
+
+fn bad_uri(e: crate::uri::UriError) -> TypedError {
+    TypedError(Cow::Owned(format!("bad URI: {e}")))
+}
+
 impl<'a> NameAddrRef<'a> {
     pub fn parse(value: &'a str) -> Result<NameAddrRef<'a>> {
+        let (display, uri_text, angle, params) = Self::split(value, true)?;
+        let uri = UriRef::parse(uri_text).map_err(bad_uri)?;
+        let params = Params::parse(params.unwrap_or(""))?;
+        Ok(NameAddrRef {
+            display,
+            uri,
+            uri_text,
+            angle,
+            params,
+        })
+    }
+
+    /// Whether [`NameAddrRef::parse`] accepts `value`, without unescaping
+    /// the display name (the message parser checks every From, To and
+    /// Contact and reads none of their display names) and without parsing
+    /// again a URI text in `checked`, which [`UriRef::parse`] accepted
+    /// already (the To of a new request is usually its Request-URI). Gives
+    /// the URI text.
+    pub(crate) fn check<'v>(value: &'v str, checked: &[&str]) -> Result<&'v str> {
+        let (_, uri_text, _, params) = NameAddrRef::split(value, false)?;
+        // (An empty text never parses, so it is never in `checked`.)
+        if uri_text.is_empty() || !checked.contains(&uri_text) {
+            UriRef::parse(uri_text).map_err(bad_uri)?;
+        }
+        Params::parse(params.unwrap_or(""))?;
+        Ok(uri_text)
+    }
+
+    /// Display name (unquoted when `display`, else `None`; checked all the
+    /// same), URI text, whether it was in `<>`, and the parameters' text.
+    fn split(value: &'a str, display: bool) -> Result<NameAddrSplit<'a>> {
         let value = trim_wsp(value);
         let b = value.as_bytes();
         let (display, rest) = if b.first() == Some(&b'"') {
@@ -508,7 +564,7 @@ impl<'a> NameAddrRef<'a> {
             if !rest.starts_with('<') {
                 return Err(TypedError::new("display name without <URI>"));
             }
-            (Some(unquote(&value[..end])), rest)
+            (display.then(|| unquote(&value[..end])), rest)
         } else if let Some(lt) = memchr::memchr(b'<', b) {
             let name = trim_wsp(&value[..lt]);
             // A token display name: tokens separated by LWS.
@@ -540,16 +596,7 @@ impl<'a> NameAddrRef<'a> {
             }
             (uri, params, false)
         };
-        let uri =
-            UriRef::parse(uri_text).map_err(|e| TypedError(Cow::Owned(format!("bad URI: {e}"))))?;
-        let params = Params::parse(params.unwrap_or(""))?;
-        Ok(NameAddrRef {
-            display,
-            uri,
-            uri_text,
-            angle,
-            params,
-        })
+        Ok((display, uri_text, angle, params))
     }
 
     pub fn tag(&self) -> Option<&'a str> {
@@ -566,6 +613,14 @@ impl<'a> NameAddrRef<'a> {
             params: self.params,
         }
     }
+}
+
+/// The `tag` parameter of a From or To value that the message parser
+/// accepted: what `NameAddrRef::parse(value)?.tag()` gives, without parsing
+/// the URI and parameters again.
+pub(crate) fn checked_tag(value: &str) -> Option<&str> {
+    let (_, _, _, params) = NameAddrRef::split(value, false).ok()?;
+    Params { raw: params? }.value("tag")
 }
 
 /// A Contact value: `*` (remove all bindings) or an address.
@@ -599,6 +654,15 @@ impl<'a> ContactRef<'a> {
             NameAddrRef::parse(value).map(ContactRef::Addr)
         }
     }
+
+    /// Whether [`ContactRef::parse`] accepts `value` (see [`NameAddrRef::check`]).
+    pub(crate) fn check(value: &str) -> Result<()> {
+        if trim_wsp(value) == "*" {
+            Ok(())
+        } else {
+            NameAddrRef::check(value, &[]).map(|_| ())
+        }
+    }
 }
 
 /// CSeq (RFC 3261 §20.16): sequence number and method.
@@ -618,7 +682,7 @@ impl CSeq {
         let seq = parse_u32_max(&value[..digits], (1 << 31) - 1)
             .ok_or_else(|| TypedError::new("CSeq number out of range"))?;
         let rest = &value[digits..];
-        let method = rest.trim_start_matches(is_wsp_char);
+        let method = trim_start_wsp(rest);
         if method.len() == rest.len() || !is_token(method) {
             return Err(TypedError::new("malformed CSeq method"));
         }
@@ -804,6 +868,43 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_via_or_contact_that_checks_whole_is_one_list_element() {
+        // The message parser relies on it to skip splitting such lines.
+        let bases = [
+            "SIP/2.0/UDP h.example.com:5060;branch=z9hG4bK1;q=\"a\"",
+            "\"A, B\" <sip:a,b@h;lr>;tag=1;q=\"x,y\"",
+            "sip:a@h;tag=2",
+            "<sip:a@h>, <sip:b@h>",
+            "*",
+        ];
+        let alphabet = b" \t,;<>\"\\=@:*a";
+        let mut x: u64 = 0x0bad_cafe_dead_beef;
+        let mut whole_ok = 0;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut s = bases[(x % bases.len() as u64) as usize].as_bytes().to_vec();
+            for k in 0..1 + (x >> 8) % 3 {
+                let at = ((x >> (16 + 8 * k)) as usize) % (s.len() + 1);
+                let c = alphabet[((x >> (40 + 4 * k)) as usize) % alphabet.len()];
+                if (x >> (60 - k)) & 1 == 0 {
+                    s.insert(at, c);
+                } else if at < s.len() {
+                    s[at] = c;
+                }
+            }
+            let s = String::from_utf8(s).expect("ascii");
+            let whole: Vec<&str> = split_list(&s).collect();
+            if Via::check(&s).is_ok() || ContactRef::check(&s).is_ok() {
+                assert_eq!(whole, vec![trim_wsp(&s)], "{s:?}");
+                whole_ok += 1;
+            }
+        }
+        assert!(whole_ok > 5_000, "{whole_ok}");
     }
 
     #[test]

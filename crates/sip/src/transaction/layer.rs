@@ -498,8 +498,9 @@ impl TransactionLayer {
                 return;
             };
             let peer = response_peer(&via, from);
+            // One parameter lookup: `has_rfc3261_branch` would do a second.
             match via.branch() {
-                Some(branch) if via.has_rfc3261_branch() => {
+                Some(branch) if branch.starts_with("z9hG4bK") => {
                     server_key(&mut self.scratch, &via, branch, &method);
                     (peer, false)
                 }

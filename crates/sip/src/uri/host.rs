@@ -138,7 +138,7 @@ pub fn parse_host_port_ref(s: &str) -> Result<(HostRef<'_>, Option<u16>), UriErr
 /// finds the end and validates, as this runs for every URI.
 pub(crate) fn parse_host_port_prefix(
     s: &str,
-    stop: fn(u8) -> bool,
+    stop: impl Fn(u8) -> bool + Copy,
 ) -> Result<(HostRef<'_>, Option<u16>, usize), UriError> {
     let b = s.as_bytes();
     let (host, mut i) = if b.first() == Some(&b'[') {
@@ -146,6 +146,8 @@ pub(crate) fn parse_host_port_prefix(
             return Err(UriError::new(UriErrorKind::Ipv6));
         };
         (parse_v6(&s[1..close])?, close + 1)
+    } else if let Some((a, end)) = v4_prefix(b) {
+        (HostRef::V4(a), end)
     } else {
         let (end, valid) = scan_hostname(b);
         match plain(&s[..end], valid) {
@@ -175,7 +177,7 @@ pub(crate) fn parse_host_port_prefix(
 
 /// `err`, unless the hostport looks like an unbracketed IPv6 address, which
 /// RFC 5118 §4.2 says is invalid: then say that.
-fn bare_v6_or(s: &str, stop: fn(u8) -> bool, err: UriError) -> UriError {
+fn bare_v6_or(s: &str, stop: impl Fn(u8) -> bool, err: UriError) -> UriError {
     let end = s.bytes().position(stop).unwrap_or(s.len());
     let hp = s.get(..end).unwrap_or(s);
     let looks_v6 = hp.parse::<Ipv6Addr>().is_ok()
@@ -254,6 +256,37 @@ fn plain(s: &str, valid_hostname: bool) -> Result<HostRef<'_>, UriError> {
 
 /// `IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT`, each
 /// at most 255 (leading zeros are allowed by the grammar and accepted).
+/// A dotted-quad IPv4 address at the start of `b`, ended by the end or a
+/// byte no hostname holds: then what scanning the hostname and reading it
+/// as IPv4 finds, in one pass instead of two.
+fn v4_prefix(b: &[u8]) -> Option<(Ipv4Addr, usize)> {
+    let mut octets = [0u8; 4];
+    let (mut idx, mut val, mut digits, mut i) = (0, 0u16, 0, 0);
+    while let Some(&c) = b.get(i) {
+        if c.is_ascii_digit() {
+            if digits == 3 {
+                return None;
+            }
+            val = val * 10 + u16::from(c - b'0');
+            digits += 1;
+        } else if c == b'.' {
+            if digits == 0 || idx == 3 {
+                return None;
+            }
+            octets[idx] = u8::try_from(val).ok()?;
+            (idx, val, digits) = (idx + 1, 0, 0);
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    if idx != 3 || digits == 0 || b.get(i).is_some_and(|&c| is(c, ALNUM) || c == b'-') {
+        return None;
+    }
+    octets[3] = u8::try_from(val).ok()?;
+    Some((Ipv4Addr::from(octets), i))
+}
+
 fn parse_v4(b: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
     let mut idx = 0;
@@ -315,6 +348,35 @@ fn scan_hostname(b: &[u8]) -> (usize, bool) {
     let top = if prev == b'.' { last_label } else { label };
     let valid = ok && prev != b'-' && b.get(top).is_some_and(u8::is_ascii_alphabetic);
     (i, valid)
+}
+
+#[cfg(test)]
+mod v4_prefix_tests {
+    use super::*;
+
+    #[test]
+    fn agrees_with_scanning_the_hostname() {
+        let alphabet = b"0123456789.a-:;]2";
+        let mut x: u64 = 0x0123_4567_89ab_cdef;
+        let mut found = 0;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = 1 + (x % 18) as usize;
+            let s: String = (0..len)
+                .map(|k| alphabet[((x >> (3 * k)) % alphabet.len() as u64) as usize] as char)
+                .collect();
+            let s = if x & 1 == 0 { format!("192.0.{s}") } else { s };
+            if let Some((a, end)) = v4_prefix(s.as_bytes()) {
+                let (scan_end, valid) = scan_hostname(s.as_bytes());
+                assert_eq!(end, scan_end, "{s}");
+                assert_eq!(plain(&s[..end], valid), Ok(HostRef::V4(a)), "{s}");
+                found += 1;
+            }
+        }
+        assert!(found > 1000, "{found}");
+    }
 }
 
 #[cfg(test)]
