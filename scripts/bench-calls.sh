@@ -4,6 +4,7 @@
 # media ports allocated per call on both paths, no RTP sent.
 #
 #   scripts/bench-calls.sh [RATE...]        default: 500 1000 1500 2000
+#   ONLY=tandem|kamailio scripts/bench-calls.sh ...   one path only
 #
 # Each rate runs 10 s of calls (RATE x 10) against each path in turn, tandem
 # first, then Kamailio; rtpengine is restarted before each Kamailio run so
@@ -127,11 +128,16 @@ start_kamailio() {
 }
 
 echo "# $(date -u '+%F %T') UTC, $(nproc) cores, $(git -C "$ROOT" log -1 --format=%h)"
-start_tandem
+ONLY=${ONLY:-}
+[ "$ONLY" = kamailio ] || start_tandem
 for r in "${RATES[@]}"; do
-  run 127.0.0.1:5070 "$r" tandem "$TPID"
-  sleep ${GAP:-35}   # UDP transactions of the last run expire
-  start_kamailio
-  run 127.0.0.1:5080 "$r" kamailio $(pgrep -f "kamailio -f $W/kamailio.cfg") "$RPID"
-  sleep 2
+  if [ "$ONLY" != kamailio ]; then
+    run 127.0.0.1:5070 "$r" tandem "$TPID"
+    sleep "${GAP:-35}"   # UDP transactions of the last run expire
+  fi
+  if [ "$ONLY" != tandem ]; then
+    start_kamailio
+    run 127.0.0.1:5080 "$r" kamailio $(pgrep -f "kamailio -f $W/kamailio.cfg") "$RPID"
+    sleep 2
+  fi
 done
