@@ -168,7 +168,8 @@ impl Brain {
             .with_directory(directory.clone()),
         );
         let auth = Arc::new(auth);
-        let (cdrs, cdr_task) = store::CdrWriter::start(store.clone(), config.cdr_spool.clone());
+        // The writer task ends by itself once every handle is gone.
+        let (cdrs, _writer) = store::CdrWriter::start(store.clone(), config.cdr_spool.clone());
         let b2bua = B2bua::new(
             endpoint.clone(),
             cdrs.clone(),
@@ -209,7 +210,6 @@ impl Brain {
             metrics,
             event_loop,
             cdrs,
-            cdr_task,
             directory_poller,
         })
     }
@@ -291,7 +291,6 @@ pub struct BrainHandle {
     metrics: Arc<Metrics>,
     event_loop: JoinHandle<()>,
     cdrs: store::CdrWriter,
-    cdr_task: JoinHandle<()>,
     directory_poller: JoinHandle<()>,
 }
 
@@ -338,6 +337,10 @@ impl BrainHandle {
     /// up at the time keep their media on the SBCs. The CDR writer finishes
     /// in the background; [`BrainHandle::close`] waits for it.
     pub fn shutdown(self) {
+        self.stop();
+    }
+
+    fn stop(&self) {
         self.directory_poller.abort();
         self.event_loop.abort();
         self.b2bua.shutdown();
@@ -346,18 +349,22 @@ impl BrainHandle {
     }
 
     /// [`BrainHandle::shutdown`], then waits (at most `grace`) until the CDR
-    /// writer has written or spooled every CDR it was given.
+    /// writer has committed or spooled every CDR it was given.
     pub async fn close(self, grace: std::time::Duration) {
-        let task = self.cdr_task;
-        self.directory_poller.abort();
-        self.event_loop.abort();
-        self.b2bua.shutdown();
-        self.endpoint.transport().shutdown();
-        self.nodes.shutdown();
-        drop(self.cdrs);
-        drop(self.b2bua);
-        if tokio::time::timeout(grace, task).await.is_err() {
-            tracing::error!("CDR writer still busy at shutdown; unwritten CDRs are in the log");
+        self.stop();
+        if tokio::time::timeout(grace, self.cdrs.flush())
+            .await
+            .is_err()
+        {
+            let queued = self
+                .cdrs
+                .stats()
+                .queued
+                .load(std::sync::atomic::Ordering::Relaxed);
+            tracing::error!(
+                queued,
+                "CDR writer still busy at shutdown: these CDRs are neither stored nor spooled"
+            );
         }
     }
 }
