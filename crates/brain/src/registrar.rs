@@ -928,8 +928,8 @@ fn behind_nat(contact: &str, source: SocketAddr) -> bool {
 }
 
 /// Where requests for a stored binding go: its source, over its connection.
-fn peer_of(b: &Binding) -> Option<Peer> {
-    let transport = match b.transport.as_str() {
+pub(crate) fn peer_of(b: &Binding) -> Option<Peer> {
+    let transport = match b.transport.to_ascii_lowercase().as_str() {
         "udp" => TransportKind::Udp,
         "tcp" => TransportKind::Tcp,
         "tls" => TransportKind::Tls,

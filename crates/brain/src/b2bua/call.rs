@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use proto::snapshot::{CallSnapshot, LegId};
 use sip::dialog::{Dialog, DialogError};
 use sip::sdp::SessionDescription;
-use sip::transaction::{FlowId, Peer, TransportKind, TxId};
+use sip::transaction::{Peer, TransportKind, TxId};
 use sip::{HeaderName, Message, Method, Uri};
 use store::{Binding, HangupSide, Subscriber, Tenant};
 use tokio::sync::mpsc;
@@ -257,7 +257,7 @@ fn ring_targets(mut bindings: Vec<Binding>) -> Vec<(Peer, Uri)> {
     bindings.sort_by_key(|b| std::cmp::Reverse((b.q_milli.unwrap_or(1000), b.updated_at)));
     bindings
         .iter()
-        .filter_map(|b| Some((binding_peer(b)?, contact_uri(&b.contact)?)))
+        .filter_map(|b| Some((crate::registrar::peer_of(b)?, contact_uri(&b.contact)?)))
         .take(MAX_FORKS)
         .collect()
 }
@@ -270,26 +270,6 @@ fn better(code: u16, than: u16) -> bool {
     let preferred = |c: u16| matches!(c, 401 | 407 | 415 | 420 | 484);
     let (class, best_class) = (code / 100, than / 100);
     class < best_class || (class == 4 && best_class == 4 && preferred(code) && !preferred(than))
-}
-
-fn binding_peer(b: &Binding) -> Option<Peer> {
-    let transport = match b.transport.to_ascii_lowercase().as_str() {
-        "udp" => TransportKind::Udp,
-        "tcp" => TransportKind::Tcp,
-        "tls" => TransportKind::Tls,
-        "ws" => TransportKind::Ws,
-        "wss" => TransportKind::Wss,
-        _ => return None,
-    };
-    Some(Peer {
-        transport,
-        addr: b.source,
-        flow: b
-            .flow_token
-            .as_deref()
-            .and_then(|t| t.parse().ok())
-            .map(FlowId),
-    })
 }
 
 fn contact_uri(contact: &str) -> Option<Uri> {
