@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{cdr_leg_packets, demo_platform, free_udp_port, http_get, newest_cdr_row, up};
+use common::{
+    alice_calls_bob, cdr_leg_packets, demo_platform, free_udp_port, http_get, newest_cdr_row, up,
+};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -126,25 +128,7 @@ fn call_through(role: &str, media_base: u16) {
         .expect("bob's uas");
     std::thread::sleep(Duration::from_millis(500));
 
-    let alice = sipp(&[
-        target,
-        "-sf".into(),
-        scenario("uac_auth_rtp.xml").display().to_string(),
-        "-s".into(),
-        "bob".into(),
-        "-au".into(),
-        "alice".into(),
-        "-ap".into(),
-        "alice-pw".into(),
-        // SIPp otherwise puts the server's address in the digest uri;
-        // tandem checks it names the Request-URI (RFC 3261 §22.4).
-        "-auth_uri".into(),
-        "bob@127.0.0.1".into(),
-        "-mp".into(),
-        free_udp_port().to_string(),
-        "-m".into(),
-        "1".into(),
-    ]);
+    let alice = sipp(&alice_calls_bob(target, &scenario("uac_auth_rtp.xml")));
     let bob = bob.wait_with_output().expect("bob");
     assert_eq!(
         alice.status.code(),

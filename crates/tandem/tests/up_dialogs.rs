@@ -7,8 +7,8 @@
 mod common;
 
 use common::{
-    Up, cdr_leg_packets, demo_platform, free_udp_port, have_sipp, http_get, metric, newest_cdr_row,
-    scenario, sipp_command, sipp_register, up,
+    Up, alice_calls_bob, cdr_leg_packets, demo_platform, free_udp_port, have_sipp, http_get,
+    metric, newest_cdr_row, scenario, sipp_command, sipp_register, up,
 };
 
 use std::path::Path;
@@ -55,23 +55,10 @@ fn call(up: &Up, dir: &Path, alice_scenario: &str, bob_scenario: &str) -> (Outpu
     .spawn()
     .expect("bob's uas");
     std::thread::sleep(Duration::from_millis(500));
-    let alice = sipp_command(&[
+    let alice = sipp_command(&alice_calls_bob(
         up.sip.to_string(),
-        "-sf".into(),
-        scenario(alice_scenario).display().to_string(),
-        "-s".into(),
-        "bob".into(),
-        "-au".into(),
-        "alice".into(),
-        "-ap".into(),
-        "alice-pw".into(),
-        "-auth_uri".into(),
-        "bob@127.0.0.1".into(),
-        "-mp".into(),
-        free_udp_port().to_string(),
-        "-m".into(),
-        "1".into(),
-    ])
+        &scenario(alice_scenario),
+    ))
     .output()
     .expect("alice's uac");
     let bob = bob.wait_with_output().expect("bob");

@@ -175,6 +175,30 @@ pub fn have_sipp() -> bool {
 }
 
 /// The command for one SIPp run on 127.0.0.1, killed after 60 s at most.
+/// SIPp arguments for alice (password `alice-pw`) calling bob once through
+/// `target` with `scenario`, answering tandem's 407.
+pub fn alice_calls_bob(target: String, scenario: &Path) -> Vec<String> {
+    vec![
+        target,
+        "-sf".into(),
+        scenario.display().to_string(),
+        "-s".into(),
+        "bob".into(),
+        "-au".into(),
+        "alice".into(),
+        "-ap".into(),
+        "alice-pw".into(),
+        // SIPp otherwise puts the server's address in the digest uri;
+        // tandem checks it names the Request-URI (RFC 3261 §22.4).
+        "-auth_uri".into(),
+        "bob@127.0.0.1".into(),
+        "-mp".into(),
+        free_udp_port().to_string(),
+        "-m".into(),
+        "1".into(),
+    ]
+}
+
 pub fn sipp_command(args: &[String]) -> Command {
     let mut c = Command::new("timeout");
     c.args(["-s", "KILL", "60", "sipp"])
