@@ -595,10 +595,12 @@ impl Nodes {
             .await?;
         match reply {
             ReplyBody::Applied { .. } | ReplyBody::Done => Ok(()),
-            ReplyBody::Stats { .. } => Err(NodeError::UnexpectedReply {
-                node: lease.node.clone(),
-                what: "stats to ApplyCall",
-            }),
+            ReplyBody::Stats { .. } | ReplyBody::ConferenceStats { .. } => {
+                Err(NodeError::UnexpectedReply {
+                    node: lease.node.clone(),
+                    what: "stats to ApplyCall",
+                })
+            }
         }
     }
 
@@ -610,7 +612,9 @@ impl Nodes {
         };
         match self.request(lease, body).await? {
             ReplyBody::Stats { legs, .. } => Ok(legs),
-            ReplyBody::Done | ReplyBody::Applied { .. } => Ok(Vec::new()),
+            ReplyBody::Done | ReplyBody::Applied { .. } | ReplyBody::ConferenceStats { .. } => {
+                Ok(Vec::new())
+            }
         }
     }
 

@@ -28,10 +28,10 @@
 //!   │ ◄── HeartbeatAck {seq} ───────────────────────────── │
 //!   │ ◄── Request {req_id, AssignRanges | ApplyCall |      │
 //!   │       ReleaseCall | GetStats | ApplyConference |     │
-//!   │       ReleaseConference} ─────────────────────────── │
+//!   │       ReleaseConference | GetConferenceStats} ────── │
 //!   │ ── Reply {req_id, Ok(body) | Err {code, message}} ─► │
 //!   │ ── Event {LegLatched | Dtmf | MediaTimeout |         │
-//!   │           LegStats} ─────────────────────────────►   │
+//!   │           LegStats | Talking | RecordingDone} ────►  │
 //!   ╳  brain dies: media flows on; after dead_after of     ╳
 //!   │  silence the node drops the link and reconnects,     │
 //!   │  uploading everything it carries in its Hello ─────► │  new brain rebuilds

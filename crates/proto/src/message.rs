@@ -108,6 +108,12 @@ pub enum ReplyBody {
         call_id: CallId,
         legs: Vec<(LegId, LegStats)>,
     },
+    /// A conference's counters, per participant (also the answer to
+    /// `ReleaseConference`: the final figures).
+    ConferenceStats {
+        conference_id: ConferenceId,
+        participants: Vec<(u32, LegStats)>,
+    },
 }
 
 /// A refused request, or a refused connection.
@@ -196,6 +202,19 @@ pub enum Event {
         leg: LegId,
         stats: LegStats,
     },
+    /// A participant started (`true`) or stopped being one of the mixed
+    /// talkers.
+    Talking {
+        conference_id: ConferenceId,
+        participant_id: u32,
+        talking: bool,
+    },
+    /// A conference's recording was closed and is complete on disk.
+    RecordingDone {
+        conference_id: ConferenceId,
+        path: String,
+        duration_ms: u64,
+    },
 }
 
 /// Quality counters of one leg, cumulative since the leg started.
@@ -257,6 +276,9 @@ pub enum RequestBody {
     },
     ApplyConference(ConferenceSnapshot),
     ReleaseConference {
+        conference_id: ConferenceId,
+    },
+    GetConferenceStats {
         conference_id: ConferenceId,
     },
 }

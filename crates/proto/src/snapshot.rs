@@ -120,12 +120,37 @@ pub struct ParticipantFlags {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Participant {
     pub participant_id: u32,
-    /// The mixer's own port for this participant.
+    /// The mixer's own port for this participant: one of the ranges the
+    /// mixer declared in its Hello. Every participant of a conference uses
+    /// the same one (a conference lives on one mixer thread), and the mixer
+    /// tells participants apart by `sbc_endpoint`.
     pub local: LocalEndpoint,
-    /// The SBC endpoint that sends this participant's audio.
+    /// The SBC endpoint that sends this participant's audio, and where the
+    /// mixer sends what the participant hears.
     pub sbc_endpoint: SocketAddr,
     pub payload_type: PayloadType,
+    /// The SSRC of the stream the mixer sends this participant; kept so a
+    /// conference recreated elsewhere goes on under the same source.
+    pub ssrc: u32,
     pub flags: ParticipantFlags,
+}
+
+/// How a conference sounds, beyond who is in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConferenceOptions {
+    /// Nobody is mixed until a moderator is in; until then everyone hears
+    /// `wait_music` (or silence).
+    pub moderator_required: bool,
+    /// A short rising tone when someone joins, falling when someone leaves.
+    pub join_leave_tones: bool,
+    /// A WAV file (a path on the mixer) played to a participant who is
+    /// alone in the conference, once when they find themselves alone.
+    pub alone_prompt: Option<String>,
+    /// A WAV file looped to participants while nobody is mixed (alone, or
+    /// waiting for the moderator). `None`: silence.
+    pub wait_music: Option<String>,
+    /// Where the mix is recorded, as a WAV file path on the mixer.
+    pub recording: Option<String>,
 }
 
 /// The complete desired state of one conference on the mixer carrying it.
@@ -133,8 +158,13 @@ pub struct Participant {
 pub struct ConferenceSnapshot {
     pub conference_id: ConferenceId,
     pub version: u64,
-    /// Mixing rate in Hz (8000..=48000).
+    /// Mixing rate in Hz: 8000, 16000, 32000 or 48000.
     pub sample_rate: u32,
+    /// Mixing period: 10, 20 or 40 ms.
+    pub tick_ms: u16,
+    /// How many talkers are mixed at once.
+    pub max_speakers: u8,
+    pub options: ConferenceOptions,
     pub participants: Vec<Participant>,
 }
 

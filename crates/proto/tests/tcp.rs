@@ -75,9 +75,12 @@ impl NodeHandler for Handler {
                 }),
                 None => Err(ErrorBody::new(ErrorCode::UNKNOWN_CALL, call_id.0)),
             },
-            RequestBody::ApplyConference(_) | RequestBody::ReleaseConference { .. } => Err(
-                ErrorBody::new(ErrorCode::UNSUPPORTED, "an SBC does not mix"),
-            ),
+            RequestBody::ApplyConference(_)
+            | RequestBody::ReleaseConference { .. }
+            | RequestBody::GetConferenceStats { .. } => Err(ErrorBody::new(
+                ErrorCode::UNSUPPORTED,
+                "an SBC does not mix",
+            )),
         }
     }
 }

@@ -310,9 +310,12 @@ impl NodeHandler for Control {
             RequestBody::ApplyCall(snapshot) => self.apply_call(snapshot),
             RequestBody::ReleaseCall { call_id } => self.release_call(call_id),
             RequestBody::GetStats { call_id } => self.get_stats(call_id),
-            RequestBody::ApplyConference(_) | RequestBody::ReleaseConference { .. } => Err(
-                ErrorBody::new(ErrorCode::UNSUPPORTED, "an SBC carries no conferences"),
-            ),
+            RequestBody::ApplyConference(_)
+            | RequestBody::ReleaseConference { .. }
+            | RequestBody::GetConferenceStats { .. } => Err(ErrorBody::new(
+                ErrorCode::UNSUPPORTED,
+                "an SBC carries no conferences",
+            )),
         }
     }
 }

@@ -77,6 +77,15 @@ pub fn conference(id: &str, version: u64, participants: u32) -> ConferenceSnapsh
         conference_id: ConferenceId(id.into()),
         version,
         sample_rate: 16000,
+        tick_ms: 20,
+        max_speakers: 3,
+        options: ConferenceOptions {
+            moderator_required: true,
+            join_leave_tones: true,
+            alone_prompt: Some("/var/lib/tandem/prompts/en/alone.wav".into()),
+            wait_music: None,
+            recording: Some("/var/lib/tandem/rec/conf-1.wav".into()),
+        },
         participants: (0..participants)
             .map(|i| Participant {
                 participant_id: i,
@@ -87,6 +96,7 @@ pub fn conference(id: &str, version: u64, participants: u32) -> ConferenceSnapsh
                 },
                 sbc_endpoint: SocketAddr::new(ip(20), 20000 + i as u16),
                 payload_type: pcmu(),
+                ssrc: 0x5eed_0000 + i,
                 flags: ParticipantFlags {
                     muted: i == 1,
                     deaf: i == 2,
