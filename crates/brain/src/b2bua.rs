@@ -13,6 +13,8 @@
 mod call;
 mod limit;
 mod media;
+mod member;
+mod retransmit;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -27,6 +29,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::auth::Authenticator;
+use crate::conference::{ConferenceConfig, Conferences};
 use crate::metrics::Metrics;
 use crate::nodes::Nodes;
 use crate::registrar::Registrar;
@@ -58,6 +61,8 @@ pub struct B2buaConfig {
     /// The address written in Via and Contact when a listener is bound to
     /// an unspecified address (0.0.0.0).
     pub advertise: Option<IpAddr>,
+    /// How conference rooms are mixed.
+    pub conference: ConferenceConfig,
 }
 
 impl Default for B2buaConfig {
@@ -71,6 +76,7 @@ impl Default for B2buaConfig {
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
             advertise: None,
+            conference: ConferenceConfig::default(),
         }
     }
 }
@@ -176,6 +182,7 @@ pub(crate) struct Ctx {
     pub(crate) auth: Arc<Authenticator>,
     pub(crate) router: Arc<dyn Router>,
     pub(crate) nodes: Nodes,
+    pub(crate) conferences: Conferences,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) config: B2buaConfig,
     routes: Mutex<Routes>,
@@ -210,6 +217,7 @@ impl B2bua {
                 registrar,
                 auth,
                 router,
+                conferences: Conferences::new(nodes.clone(), config.conference.clone()),
                 nodes,
                 metrics,
                 config,

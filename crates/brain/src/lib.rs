@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod b2bua;
 pub mod cdr;
+pub mod conference;
 pub mod directory;
 pub mod metrics;
 pub mod nodes;

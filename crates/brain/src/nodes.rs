@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use proto::brain::{NodeConnection, NodeEvent, NodeHandle, NodeRegistry, RequestError};
 use proto::message::{Event, Hello, LegStats, NodeId, ReplyBody, RequestBody, Role};
-use proto::snapshot::{CallId, CallSnapshot, LegId, PortRange, RangeId};
+use proto::snapshot::{CallId, CallSnapshot, ConferenceId, LegId, PortRange, RangeId};
 use tokio::task::AbortHandle;
 
 use crate::metrics::Metrics;
@@ -70,6 +70,9 @@ pub enum NodeError {
     /// No SBC is connected and heartbeating.
     #[error("no live SBC")]
     NoLiveSbc,
+    /// No mixer is connected and heartbeating (or none declared a port).
+    #[error("no live mixer")]
+    NoLiveMixer,
     #[error("node {node}: {source}")]
     Request {
         node: NodeId,
@@ -92,6 +95,17 @@ pub struct MediaLease {
     /// One RTP port per leg; RTCP is the next port.
     pub ports: Vec<u16>,
     pub call_id: CallId,
+}
+
+/// Where a conference is mixed: a mixer and one of its worker ports (a
+/// range it declared in its Hello). Every participant's audio goes there.
+#[derive(Debug, Clone)]
+pub struct MixerPlace {
+    pub node: NodeId,
+    handle: NodeHandle,
+    pub range: RangeId,
+    /// Where SBCs send the conference's audio.
+    pub addr: SocketAddr,
 }
 
 /// A node as the B2BUA and the operator see it.
@@ -125,6 +139,8 @@ struct Node {
     /// Port pairs this brain has handed out on the node.
     streams: u32,
     calls: BTreeSet<CallId>,
+    /// On a mixer: the conferences placed on it, by the range they use.
+    conferences: BTreeMap<ConferenceId, RangeId>,
 }
 
 #[derive(Default)]
@@ -290,6 +306,7 @@ impl Nodes {
                 ranges: Vec::new(),
                 streams: 0,
                 calls: BTreeSet::new(),
+                conferences: BTreeMap::new(),
             });
             node.handle = handle.clone();
             node.hello = hello.clone();
@@ -629,6 +646,89 @@ impl Nodes {
             })
     }
 
+    /// Picks where a new conference is mixed: the live mixer with the
+    /// fewest participants for its capacity, and of its ports the one with
+    /// the fewest conferences (each port is one mixer thread).
+    pub fn place_conference(&self, conference: &ConferenceId) -> Result<MixerPlace, NodeError> {
+        let mut st = self.lock();
+        let now = Instant::now();
+        let st = &mut *st;
+        let mut best: Option<(&NodeId, u64, u64)> = None;
+        for (id, node) in &st.nodes {
+            if node.role != Role::Mixer
+                || !node.alive
+                || !st.registry.is_alive(now, id)
+                || node.hello.ranges.is_empty()
+            {
+                continue;
+            }
+            let used = u64::from(node.streams);
+            let max = u64::from(node.max_streams.max(1));
+            if best.is_none_or(|(_, bu, bm)| used * bm < bu * max) {
+                best = Some((id, used, max));
+            }
+        }
+        let id = best
+            .map(|(id, ..)| id.clone())
+            .ok_or(NodeError::NoLiveMixer)?;
+        let node = st.nodes.get_mut(&id).ok_or(NodeError::NoLiveMixer)?;
+        let range = node
+            .hello
+            .ranges
+            .iter()
+            .min_by_key(|r| node.conferences.values().filter(|x| **x == r.id).count())
+            .cloned()
+            .ok_or(NodeError::NoLiveMixer)?;
+        // A mixer bound to every address names the one to use in its Hello.
+        let ip = if range.bind_ip.is_unspecified() {
+            node.hello
+                .media_addrs
+                .first()
+                .copied()
+                .unwrap_or(range.bind_ip)
+        } else {
+            range.vip.unwrap_or(range.bind_ip)
+        };
+        node.conferences.insert(conference.clone(), range.id);
+        Ok(MixerPlace {
+            node: id,
+            handle: node.handle.clone(),
+            range: range.id,
+            addr: SocketAddr::new(ip, range.first_port),
+        })
+    }
+
+    /// Counts participants joining (`delta` > 0) or leaving a mixer: its
+    /// load for [`Nodes::place_conference`].
+    pub fn mixer_participants(&self, place: &MixerPlace, delta: i32) {
+        if let Some(node) = self.lock().nodes.get_mut(&place.node) {
+            node.streams = node.streams.saturating_add_signed(delta);
+        }
+    }
+
+    /// The conference is no longer on the mixer.
+    pub fn forget_conference(&self, place: &MixerPlace, conference: &ConferenceId) {
+        if let Some(node) = self.lock().nodes.get_mut(&place.node) {
+            node.conferences.remove(conference);
+        }
+    }
+
+    /// Sends a conference request to the mixer carrying it.
+    pub async fn mixer_request(
+        &self,
+        place: &MixerPlace,
+        body: RequestBody,
+    ) -> Result<ReplyBody, NodeError> {
+        place
+            .handle
+            .request(body, self.config.request_timeout)
+            .await
+            .map_err(|source| NodeError::Request {
+                node: place.node.clone(),
+                source,
+            })
+    }
+
     pub fn summary(&self) -> Vec<NodeSummary> {
         let st = self.lock();
         st.nodes
@@ -638,7 +738,7 @@ impl Nodes {
                 role: n.role,
                 alive: n.alive,
                 ranges: n.ranges.clone(),
-                calls: n.calls.len(),
+                calls: n.calls.len() + n.conferences.len(),
                 free_pairs: n
                     .ranges
                     .iter()

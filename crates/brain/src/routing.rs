@@ -46,6 +46,8 @@ impl CallContext {
 pub enum RouteDecision {
     /// Ring this subscriber of the caller's tenant (username or number).
     Subscriber(String),
+    /// Answer and put the caller in this conference room of their tenant.
+    Conference(String),
     /// Refuse the call with this final response.
     Reject { code: u16, reason: Option<String> },
 }
@@ -83,9 +85,8 @@ impl DirectoryRouter {
         {
             Ok(Some(n)) => match n.kind {
                 NumberKind::Subscriber => RouteDecision::Subscriber(n.target),
-                NumberKind::Conference | NumberKind::Script => {
-                    reject(501, "Number leads to a service not available")
-                }
+                NumberKind::Conference => RouteDecision::Conference(n.target),
+                NumberKind::Script => reject(501, "Number leads to a service not available"),
             },
             Ok(None) => RouteDecision::Subscriber(call.target.clone()),
             Err(e) => {

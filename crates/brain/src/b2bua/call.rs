@@ -29,6 +29,8 @@ use store::{Binding, HangupSide, Subscriber, Tenant};
 use tokio::sync::mpsc;
 
 use super::media::{self, SideMedia};
+use super::member::{self, Member, Refusal};
+use super::retransmit::{Due, Retransmit};
 use super::{CallEvent, CallInfo, CallKey, CallState, Ctx};
 use crate::auth::AuthOutcome;
 use crate::cdr::{CallRecord, Ending, leg_stats};
@@ -68,17 +70,6 @@ impl Side {
             Side::B => HangupSide::Callee,
         }
     }
-}
-
-/// Our 2xx to a side, re-sent over UDP until its ACK comes (RFC 3261
-/// §13.3.1.4: the transaction layer leaves this to the UAS core).
-struct Retransmit {
-    tx: TxId,
-    resp: Message,
-    seq: u32,
-    next: Instant,
-    interval: Duration,
-    give_up: Instant,
 }
 
 struct Leg {
@@ -184,11 +175,23 @@ pub(crate) async fn run(
     mut inbox: mpsc::UnboundedReceiver<CallEvent>,
 ) {
     let mut branches = Vec::new();
-    if let Some(mut call) = setup(&ctx, key, tx, invite, from, a_tag).await {
-        call.run(&mut inbox).await;
-        branches = std::mem::take(&mut call.branches);
+    match setup(&ctx, key, tx, invite, from, a_tag).await {
+        Some(Started::Bridge(mut call)) => {
+            call.run(&mut inbox).await;
+            branches = std::mem::take(&mut call.branches);
+        }
+        Some(Started::Conference(mut member)) => member.run(&mut inbox).await,
+        None => {}
     }
     ctx.remove_call(key, &branches);
+}
+
+/// What a new call turned out to be.
+enum Started {
+    /// Subscriber to subscriber, through us.
+    Bridge(Box<Call>),
+    /// A caller answered by us and put in a conference room.
+    Conference(Box<Member>),
 }
 
 /// The set-up phase's state, for refusing the call properly.
@@ -289,7 +292,7 @@ fn relay_code(code: u16) -> u16 {
     }
 }
 
-fn via_for(ctx: &Ctx, peer: &Peer) -> (String, String) {
+pub(super) fn via_for(ctx: &Ctx, peer: &Peer) -> (String, String) {
     let branch = sip::ids::new_branch();
     let via = format!(
         "SIP/2.0/{} {};branch={branch};rport",
@@ -299,7 +302,7 @@ fn via_for(ctx: &Ctx, peer: &Peer) -> (String, String) {
     (via, branch)
 }
 
-fn contact_for(ctx: &Ctx, transport: TransportKind) -> String {
+pub(super) fn contact_for(ctx: &Ctx, transport: TransportKind) -> String {
     let addr = ctx.local_addr(transport);
     match transport {
         TransportKind::Udp => format!("<sip:tandem@{addr}>"),
@@ -317,7 +320,7 @@ async fn setup(
     invite: Message,
     from: Peer,
     a_tag: String,
-) -> Option<Call> {
+) -> Option<Started> {
     let start_ms = store::now_ms();
     let mut s = Setup {
         ctx,
@@ -386,6 +389,26 @@ async fn setup(
     };
     let user = match ctx.router.route(&route_ctx).await {
         RouteDecision::Subscriber(user) => user,
+        RouteDecision::Conference(room) => {
+            let record = s.record.take()?;
+            return match member::start(
+                ctx, key, tx, &invite, from, &a_tag, &tenant, room, record, info,
+            )
+            .await
+            {
+                Ok(m) => Some(Started::Conference(Box::new(m))),
+                Err(refusal) => {
+                    let Refusal {
+                        code,
+                        reason,
+                        record,
+                    } = *refusal;
+                    s.record = Some(record);
+                    s.fail(code, Some(reason)).await;
+                    None
+                }
+            };
+        }
         RouteDecision::Reject { code, reason } => {
             s.fail(code, reason.as_deref()).await;
             return None;
@@ -589,7 +612,7 @@ async fn setup(
     call.no_response_at = Some(Instant::now() + ctx.config.no_response);
     call.info.state = CallState::Ringing;
     ctx.set_info(key, call.info.clone());
-    Some(call)
+    Some(Started::Bridge(Box::new(call)))
 }
 
 /// The authenticated caller, or the response to send.
@@ -910,17 +933,7 @@ impl Call {
         if self.leg(side).peer.transport.is_reliable() {
             return;
         }
-        let now = Instant::now();
-        let t1 = self.ctx.config.t1;
-        let seq = resp.cseq().map_or(0, |c| c.seq);
-        self.leg(side).retransmit = Some(Retransmit {
-            tx,
-            resp: resp.clone(),
-            seq,
-            next: now + t1,
-            interval: t1,
-            give_up: now + t1 * 64,
-        });
+        self.leg(side).retransmit = Some(Retransmit::new(tx, resp, self.ctx.config.t1));
     }
 
     async fn on_event(&mut self, ev: CallEvent) {
@@ -968,10 +981,10 @@ impl Call {
             let Some(r) = self.leg(side).retransmit.as_mut() else {
                 continue;
             };
-            if r.next > now {
+            let Some(due) = r.poll(now, t2) else {
                 continue;
-            }
-            if r.give_up <= now {
+            };
+            if let Due::GiveUp = due {
                 // RFC 3261 §13.3.1.4: no ACK means the session is dead.
                 self.leg(side).retransmit = None;
                 tracing::warn!(call = %self.info.call_id, ?side, "no ACK for our 2xx");
@@ -983,8 +996,6 @@ impl Call {
                 }
                 return;
             }
-            r.interval = (r.interval * 2).min(t2);
-            r.next = now + r.interval;
             let (tx, resp) = (r.tx, r.resp.clone());
             self.respond(tx, resp).await;
         }

@@ -1,0 +1,548 @@
+//! A caller in a conference: we are the UAS of one dialog, and its media
+//! runs caller ⇄ SBC ⇄ mixer. The SBC carries the call as two legs (A to
+//! the caller, B to the mixer's port for the room), so the mixer only ever
+//! hears from SBCs, and a caller behind NAT is latched like any other.
+//!
+//! The caller is answered at once with one codec the mixer takes, in the
+//! caller's order of preference among G.722, G.711 µ-law and A-law. A hold
+//! (sendonly/inactive re-INVITE) mutes and deafens them in the room, so
+//! their phone's hold music never reaches the others.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use proto::snapshot::{
+    CallSnapshot, LegId, LegSpec, LocalEndpoint, ParticipantFlags, PayloadType, Rtcp,
+};
+use sip::dialog::Dialog;
+use sip::sdp::{self, Capabilities, LocalCodec, SessionDescription};
+use sip::transaction::{Peer, TxId};
+use sip::{HeaderName, Message, Method};
+use store::{HangupSide, Tenant};
+use tokio::sync::mpsc;
+
+use super::media;
+use super::retransmit::{Due, Retransmit};
+use super::{CallEvent, CallInfo, CallKey, CallState, Ctx};
+use crate::cdr::{CallRecord, Ending, leg_stats};
+use crate::conference::{RoomKey, Seat};
+use crate::nodes::MediaLease;
+
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";
+const SDP: &str = "application/sdp";
+const LEG_CALLER: LegId = LegId(1);
+const LEG_MIXER: LegId = LegId(2);
+
+/// Why a caller could not be put in the room: the final response, and the
+/// record to write it into.
+pub(super) struct Refusal {
+    pub code: u16,
+    pub reason: &'static str,
+    pub record: CallRecord,
+}
+
+/// What the caller's side of the media looks like now.
+#[derive(Debug, Clone)]
+struct CallerMedia {
+    remote: Option<std::net::SocketAddr>,
+    rtcp_mux: bool,
+    telephone_event: Option<u8>,
+    held: bool,
+}
+
+pub(super) struct Member {
+    ctx: Arc<Ctx>,
+    key: CallKey,
+    dialog: Dialog,
+    peer: Peer,
+    lease: MediaLease,
+    seat: Seat,
+    codec: PayloadType,
+    caller: CallerMedia,
+    /// Our current SDP, re-sent in answers to offerless re-INVITEs.
+    local_sdp: SessionDescription,
+    version: u64,
+    record: CallRecord,
+    info: CallInfo,
+    retransmit: Option<Retransmit>,
+    hangup_at: Option<Instant>,
+    flags: ParticipantFlags,
+    ended: bool,
+    done: bool,
+    /// After our BYE: wait this long for its answer, then go.
+    linger_until: Option<Instant>,
+}
+
+/// What the mixer takes, in the order we would choose if the caller had no
+/// preference. (Opus is left out until every mixer build has it.)
+fn capabilities() -> Capabilities {
+    let mut caps = Capabilities::audio(vec![
+        LocalCodec::new("G722", 8000, 1),
+        LocalCodec::new("PCMU", 8000, 1),
+        LocalCodec::new("PCMA", 8000, 1),
+    ]);
+    caps.order = sdp::CodecOrder::Offerer;
+    caps.max_codecs = Some(1);
+    if let Some(m) = caps.media.first_mut() {
+        m.ptime = Some(20);
+    }
+    caps
+}
+
+/// Answers `offer` from the SBC's `addr`:`port`; what the caller will send
+/// and where it receives.
+fn negotiate(
+    offer: &SessionDescription,
+    addr: std::net::IpAddr,
+    port: u16,
+    version: u64,
+) -> Result<(SessionDescription, PayloadType, CallerMedia), u16> {
+    let mut local = sdp::LocalEndpoint::new(addr, vec![port]);
+    local.username = "tandem".into();
+    local.session_version = version;
+    let answer = sdp::answer(offer, &capabilities(), &local).map_err(|e| e.sip_status())?;
+    let streams = sdp::negotiated(offer, &answer).map_err(|e| e.sip_status())?;
+    let Some(stream) = streams.first().filter(|s| s.accepted) else {
+        return Err(488);
+    };
+    let Some(codec) = stream.codec.as_ref() else {
+        return Err(488);
+    };
+    let payload = PayloadType {
+        pt: codec.payload_type,
+        name: codec.encoding.clone(),
+        clock_rate: codec.clock_rate,
+        channels: u8::try_from(codec.channels).unwrap_or(1),
+    };
+    let caller = CallerMedia {
+        remote: stream
+            .offerer
+            .as_ref()
+            .and_then(|e| e.rtp())
+            .filter(|a| !a.ip().is_unspecified() && a.port() != 0),
+        rtcp_mux: stream.rtcp_mux,
+        telephone_event: stream.telephone_event.as_ref().map(|t| t.payload_type),
+        held: stream.offerer_holds,
+    };
+    Ok((answer, payload, caller))
+}
+
+/// Answers the caller and seats them in `room`. On failure nothing is held.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn start(
+    ctx: &Arc<Ctx>,
+    key: CallKey,
+    tx: TxId,
+    invite: &Message,
+    from: Peer,
+    a_tag: &str,
+    tenant: &Tenant,
+    room: String,
+    mut record: CallRecord,
+    mut info: CallInfo,
+) -> Result<Member, Box<Refusal>> {
+    record.direction = "conference";
+    record.callee = room.clone();
+    let refuse = |code, reason, record| {
+        Err(Box::new(Refusal {
+            code,
+            reason,
+            record,
+        }))
+    };
+    let offer = match media::sdp_of(invite) {
+        Ok(Some(o)) => o,
+        // A late offer would have us offer in the 200 and learn the
+        // caller's media from the ACK; not supported yet.
+        Ok(None) => return refuse(488, "Offer required", record),
+        Err(code) => return refuse(code, "Bad SDP", record),
+    };
+    let contact = super::call::contact_for(ctx, from.transport);
+    let Ok(dialog) = Dialog::from_uas(invite, a_tag, &contact) else {
+        return refuse(400, "Cannot form a dialog", record);
+    };
+    let lease = match ctx.nodes.lease(&record.call_id, 2).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "no media relay for conference call");
+            return refuse(503, "No media relay", record);
+        }
+    };
+    let &[port_a, port_b] = lease.ports.as_slice() else {
+        ctx.nodes.free(&lease);
+        return refuse(503, "No media relay", record);
+    };
+    let (answer, codec, caller) = match negotiate(&offer, lease.addr, port_a, 1) {
+        Ok(x) => x,
+        Err(code) => {
+            ctx.nodes.free(&lease);
+            return refuse(code, "No codec the conference takes", record);
+        }
+    };
+    let room_key = RoomKey {
+        tenant: tenant.id,
+        name: room,
+    };
+    let flags = ParticipantFlags {
+        muted: caller.held,
+        deaf: caller.held,
+        moderator: false,
+    };
+    let sbc = std::net::SocketAddr::new(lease.addr, port_b);
+    let seat = match ctx
+        .conferences
+        .join(&room_key, sbc, codec.clone(), flags)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, room = %room_key.name, "cannot join conference");
+            ctx.nodes.free(&lease);
+            return refuse(503, "Conference unavailable", record);
+        }
+    };
+    info.callee = room_key.name.clone();
+    info.media_node = Some(lease.node.clone());
+    let mut m = Member {
+        ctx: ctx.clone(),
+        key,
+        dialog,
+        peer: from,
+        lease,
+        seat,
+        codec,
+        caller,
+        local_sdp: answer,
+        version: 0,
+        record,
+        info,
+        retransmit: None,
+        hangup_at: None,
+        flags,
+        ended: false,
+        done: false,
+        linger_until: None,
+    };
+    if let Err(e) = ctx.nodes.apply(&m.lease, m.snapshot(1)).await {
+        tracing::warn!(error = %e, "SBC refused the conference call");
+        m.ctx.conferences.leave(&m.seat).await;
+        ctx.nodes.free(&m.lease);
+        return refuse(503, "Media relay unavailable", m.record);
+    }
+    m.version = 1;
+    let mut ok = m.dialog.response(invite, 200, None);
+    ok.push_header(HeaderName::Allow, ALLOW);
+    ok.set_body(m.local_sdp.to_string(), Some(SDP));
+    let now = store::now_ms();
+    m.record.answer_at = Some(now);
+    m.info.answered_at = Some(now);
+    m.info.state = CallState::Answered;
+    ctx.set_info(key, m.info.clone());
+    m.hangup_at = ctx.config.max_duration.map(|d| Instant::now() + d);
+    if !from.transport.is_reliable() {
+        m.retransmit = Some(Retransmit::new(tx, &ok, ctx.config.t1));
+    }
+    m.respond(tx, ok).await;
+    Ok(m)
+}
+
+impl Member {
+    pub(super) async fn run(&mut self, inbox: &mut mpsc::UnboundedReceiver<CallEvent>) {
+        while !self.done {
+            let deadline = self.deadline();
+            tokio::select! {
+                ev = inbox.recv() => match ev {
+                    Some(ev) => self.on_event(ev).await,
+                    None => break,
+                },
+                () = tokio::time::sleep_until(deadline.into()) => self.on_timer(Instant::now()).await,
+            }
+        }
+        self.end(Ending::HungUp(HangupSide::System)).await;
+    }
+
+    fn deadline(&self) -> Instant {
+        [
+            self.retransmit.as_ref().map(|r| r.next),
+            self.hangup_at,
+            self.linger_until,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600))
+    }
+
+    fn snapshot(&self, version: u64) -> CallSnapshot {
+        let (port_a, port_b) = (self.lease.ports[0], self.lease.ports[1]);
+        let payload_types = vec![self.codec.clone()];
+        CallSnapshot {
+            call_id: self.lease.call_id.clone(),
+            version,
+            legs: vec![
+                LegSpec {
+                    leg_id: LEG_CALLER,
+                    local: LocalEndpoint {
+                        range_id: self.lease.range,
+                        rtp_port: port_a,
+                        rtcp: if self.caller.rtcp_mux {
+                            Rtcp::Mux
+                        } else {
+                            Rtcp::Port(port_a.saturating_add(1))
+                        },
+                    },
+                    expected_remote: self.caller.remote,
+                    latch: true,
+                    payload_types: payload_types.clone(),
+                    telephone_event_pt: self.caller.telephone_event,
+                    relay_to: Some(LEG_MIXER),
+                    continuation: None,
+                },
+                LegSpec {
+                    leg_id: LEG_MIXER,
+                    local: LocalEndpoint {
+                        range_id: self.lease.range,
+                        rtp_port: port_b,
+                        // The mixer has one port per room: RTCP goes there too.
+                        rtcp: Rtcp::Mux,
+                    },
+                    expected_remote: Some(self.seat.mixer),
+                    latch: false,
+                    payload_types,
+                    telephone_event_pt: None,
+                    relay_to: Some(LEG_CALLER),
+                    continuation: None,
+                },
+            ],
+        }
+    }
+
+    async fn apply(&mut self) {
+        self.version += 1;
+        let snap = self.snapshot(self.version);
+        if let Err(e) = self.ctx.nodes.apply(&self.lease, snap).await {
+            tracing::warn!(call = %self.info.call_id, error = %e, "snapshot not applied");
+        }
+    }
+
+    async fn respond(&self, tx: TxId, resp: Message) {
+        if let Some(code) = resp.status() {
+            self.ctx.metrics.sip_response(code);
+        }
+        if let Err(e) = self.ctx.endpoint.respond(tx, resp).await {
+            tracing::debug!(%tx, error = %e, "response not sent");
+        }
+    }
+
+    async fn on_event(&mut self, ev: CallEvent) {
+        match ev {
+            CallEvent::Request { tx, msg } => self.on_request(tx, msg).await,
+            CallEvent::Ack { msg } => {
+                let _ = self.dialog.on_request(&msg);
+                let seq = msg.cseq().map_or(0, |c| c.seq);
+                if self.retransmit.as_ref().is_some_and(|r| r.seq == seq) {
+                    self.retransmit = None;
+                }
+            }
+            // Already answered: a CANCEL that crossed our 200 changes nothing.
+            CallEvent::Cancelled => {}
+            // The answer to our BYE (or its failure): the dialog is over.
+            CallEvent::Response { msg, .. } if msg.status().is_some_and(|c| c >= 200) => {
+                if self.linger_until.is_some() {
+                    self.done = true;
+                }
+            }
+            CallEvent::Response { .. } => {}
+            CallEvent::Failed { .. } => {
+                if self.linger_until.is_some() {
+                    self.done = true;
+                }
+            }
+        }
+    }
+
+    async fn on_timer(&mut self, now: Instant) {
+        if let Some(r) = self.retransmit.as_mut()
+            && let Some(due) = r.poll(now, self.ctx.config.t2)
+        {
+            match due {
+                Due::Resend => {
+                    let (tx, resp) = (r.tx, r.resp.clone());
+                    self.respond(tx, resp).await;
+                }
+                Due::GiveUp => {
+                    tracing::warn!(call = %self.info.call_id, "no ACK for our 2xx");
+                    self.retransmit = None;
+                    self.hang_up().await;
+                    return;
+                }
+            }
+        }
+        if self.hangup_at.is_some_and(|t| t <= now) {
+            tracing::info!(call = %self.info.call_id, "maximum call duration reached");
+            self.hangup_at = None;
+            self.hang_up().await;
+        }
+        if self.linger_until.is_some_and(|t| t <= now) {
+            self.done = true;
+        }
+    }
+
+    /// We end the call: BYE to the caller, out of the room, CDR.
+    async fn hang_up(&mut self) {
+        if let Ok(mut bye) = self.dialog.request(Method::Bye) {
+            let (via, _) = super::call::via_for(&self.ctx, &self.peer);
+            bye.prepend_header(HeaderName::Via, via);
+            match self.ctx.endpoint.send_request(bye, self.peer).await {
+                Ok(tx) => self.ctx.add_tx(self.key, tx),
+                Err(e) => tracing::debug!(error = %e, "BYE not sent"),
+            }
+        }
+        self.end(Ending::HungUp(HangupSide::System)).await;
+        self.linger_until = Some(Instant::now() + self.ctx.config.t1 * 64);
+    }
+
+    async fn on_request(&mut self, tx: TxId, msg: Message) {
+        let Some(method) = msg.method().cloned() else {
+            return;
+        };
+        if self.ended {
+            let resp = self.dialog.response(&msg, 481, None);
+            self.respond(tx, resp).await;
+            return;
+        }
+        if let Err(e) = self.dialog.on_request(&msg) {
+            let mut resp = e
+                .response_to(&msg)
+                .unwrap_or_else(|| Message::response_to(&msg, 500, None));
+            if let Some(tag) = msg.to_tag() {
+                resp.set_to_tag(tag);
+            }
+            self.respond(tx, resp).await;
+            return;
+        }
+        match method {
+            Method::Bye => {
+                let resp = self.dialog.response(&msg, 200, None);
+                self.respond(tx, resp).await;
+                self.end(Ending::HungUp(HangupSide::Caller)).await;
+                self.done = true;
+            }
+            Method::Invite | Method::Update => self.on_offer(tx, msg, method).await,
+            Method::Info | Method::Options => {
+                let resp = self.dialog.response(&msg, 200, None);
+                self.respond(tx, resp).await;
+            }
+            _ => {
+                let mut resp = self.dialog.response(&msg, 501, None);
+                resp.push_header(HeaderName::Allow, ALLOW);
+                self.respond(tx, resp).await;
+            }
+        }
+    }
+
+    /// A re-INVITE or UPDATE: a new offer is answered on the same port and
+    /// codec family; none gets our current description (RFC 3261 §14.2).
+    async fn on_offer(&mut self, tx: TxId, msg: Message, method: Method) {
+        let offer = match media::sdp_of(&msg) {
+            Ok(o) => o,
+            Err(code) => {
+                let resp = self.dialog.response(&msg, code, Some("Bad SDP"));
+                self.respond(tx, resp).await;
+                return;
+            }
+        };
+        let mut resp = self.dialog.response(&msg, 200, None);
+        resp.push_header(HeaderName::Allow, ALLOW);
+        if let Some(offer) = offer {
+            let session_version = self.local_sdp.origin.session_version + 1;
+            match negotiate(
+                &offer,
+                self.lease.addr,
+                self.lease.ports[0],
+                session_version,
+            ) {
+                Ok((answer, codec, caller)) if codec.name == self.codec.name => {
+                    // The payload type may be renumbered; the codec stays.
+                    let refresh = codec != self.codec
+                        || caller.remote != self.caller.remote
+                        || caller.rtcp_mux != self.caller.rtcp_mux;
+                    let hold_changed = caller.held != self.caller.held;
+                    self.codec = codec;
+                    self.caller = CallerMedia {
+                        remote: caller.remote.or(self.caller.remote),
+                        ..caller
+                    };
+                    self.local_sdp = answer;
+                    if refresh {
+                        self.apply().await;
+                    }
+                    if hold_changed {
+                        self.set_held().await;
+                    }
+                }
+                Ok(_) => {
+                    let resp = self
+                        .dialog
+                        .response(&msg, 488, Some("Codec change not supported"));
+                    self.respond(tx, resp).await;
+                    return;
+                }
+                Err(code) => {
+                    let resp = self.dialog.response(&msg, code, None);
+                    self.respond(tx, resp).await;
+                    return;
+                }
+            }
+            resp.set_body(self.local_sdp.to_string(), Some(SDP));
+        } else if method == Method::Invite {
+            resp.set_body(self.local_sdp.to_string(), Some(SDP));
+        }
+        if method == Method::Invite && !self.peer.transport.is_reliable() {
+            self.retransmit = Some(Retransmit::new(tx, &resp, self.ctx.config.t1));
+        }
+        self.respond(tx, resp).await;
+    }
+
+    /// A held caller neither speaks nor hears in the room.
+    async fn set_held(&mut self) {
+        self.flags.muted = self.caller.held;
+        self.flags.deaf = self.caller.held;
+        if let Err(e) = self.ctx.conferences.set_flags(&self.seat, self.flags).await {
+            tracing::warn!(call = %self.info.call_id, error = %e, "hold not applied in the room");
+        }
+    }
+
+    /// Out of the room, media released, CDR written. Once.
+    async fn end(&mut self, ending: Ending) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        self.set_state(CallState::Ending);
+        if let Some(stats) = self.ctx.conferences.leave(&self.seat).await {
+            // What the mixer heard from and sent to this caller.
+            self.record.leg_b = Some(leg_stats(&stats));
+        }
+        match self.ctx.nodes.release(&self.lease).await {
+            Ok(legs) => {
+                for (leg, stats) in legs {
+                    if leg == LEG_CALLER {
+                        self.record.leg_a = Some(leg_stats(&stats));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(call = %self.info.call_id, error = %e, "ReleaseCall failed"),
+        }
+        self.ctx.nodes.free(&self.lease);
+        self.ctx
+            .cdrs
+            .submit(self.record.finish(ending, store::now_ms()));
+        self.ctx.metrics.call_ended(ending.disposition().as_str());
+    }
+
+    fn set_state(&mut self, state: CallState) {
+        self.info.state = state;
+        self.ctx.set_info(self.key, self.info.clone());
+    }
+}

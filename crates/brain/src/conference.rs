@@ -1,0 +1,522 @@
+//! Conferences: who is in which room, and the room's snapshot on the mixer
+//! carrying it.
+//!
+//! The brain is the authority: a room's state lives here, and every change
+//! (a join, a leave, a flag) goes to the mixer as a complete snapshot under
+//! a new version. A room's changes are serialised by its own lock, so the
+//! versions a mixer sees only grow. The first to join places the room on a
+//! mixer; the last to leave releases it there.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use proto::message::{LegStats, ReplyBody, RequestBody};
+use proto::snapshot::{
+    ConferenceId, ConferenceOptions, ConferenceSnapshot, LocalEndpoint, Participant,
+    ParticipantFlags, PayloadType, Rtcp,
+};
+use store::TenantId;
+
+use crate::nodes::{MixerPlace, NodeError, Nodes};
+
+/// How new rooms are mixed.
+#[derive(Debug, Clone)]
+pub struct ConferenceConfig {
+    /// 8000, 16000, 32000 or 48000 Hz.
+    pub sample_rate: u32,
+    pub tick_ms: u16,
+    pub max_speakers: u8,
+    pub options: ConferenceOptions,
+    /// Most participants in one room.
+    pub max_participants: usize,
+}
+
+impl Default for ConferenceConfig {
+    fn default() -> Self {
+        Self {
+            sample_rate: 16000,
+            tick_ms: 20,
+            max_speakers: 3,
+            options: ConferenceOptions {
+                join_leave_tones: true,
+                ..ConferenceOptions::default()
+            },
+            max_participants: 500,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConferenceError {
+    #[error("conference {0} is full")]
+    Full(String),
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error("mixer refused the conference: {0}")]
+    Refused(String),
+}
+
+/// A room, named by its tenant and its name in that tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoomKey {
+    pub tenant: TenantId,
+    pub name: String,
+}
+
+/// One participant's place in a room.
+#[derive(Debug, Clone)]
+pub struct Seat {
+    pub room: RoomKey,
+    pub participant_id: u32,
+    /// Where the participant's SBC leg sends its audio.
+    pub mixer: SocketAddr,
+}
+
+/// A live room, for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomInfo {
+    pub room: RoomKey,
+    pub conference_id: String,
+    pub mixer: Option<String>,
+    pub participants: usize,
+}
+
+struct Room {
+    id: ConferenceId,
+    place: Option<MixerPlace>,
+    version: u64,
+    next_id: u32,
+    participants: BTreeMap<u32, Participant>,
+}
+
+/// The brain's conferences. Cheap to clone.
+#[derive(Clone)]
+pub struct Conferences {
+    nodes: Nodes,
+    config: Arc<ConferenceConfig>,
+    rooms: Arc<Mutex<HashMap<RoomKey, Arc<tokio::sync::Mutex<Room>>>>>,
+}
+
+impl Conferences {
+    pub fn new(nodes: Nodes, config: ConferenceConfig) -> Self {
+        Self {
+            nodes,
+            config: Arc::new(config),
+            rooms: Arc::default(),
+        }
+    }
+
+    fn room(&self, key: &RoomKey) -> Arc<tokio::sync::Mutex<Room>> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        rooms
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Mutex::new(Room {
+                    id: ConferenceId(format!(
+                        "{}-{}-{}",
+                        key.tenant.0,
+                        key.name,
+                        sip::ids::new_tag()
+                    )),
+                    place: None,
+                    version: 0,
+                    next_id: 1,
+                    participants: BTreeMap::new(),
+                }))
+            })
+            .clone()
+    }
+
+    /// Adds a participant whose SBC leg sends from `sbc` with `payload`;
+    /// places the room on a mixer if it is new.
+    pub async fn join(
+        &self,
+        room: &RoomKey,
+        sbc: SocketAddr,
+        payload: PayloadType,
+        flags: ParticipantFlags,
+    ) -> Result<Seat, ConferenceError> {
+        let handle = self.room(room);
+        let mut r = handle.lock().await;
+        if r.participants.len() >= self.config.max_participants {
+            return Err(ConferenceError::Full(room.name.clone()));
+        }
+        let place = match &r.place {
+            Some(p) if self.nodes.is_alive(&p.node) => p.clone(),
+            _ => {
+                // New, or its mixer died: (re)create it on a live one.
+                let p = self.nodes.place_conference(&r.id)?;
+                if let Some(old) = r.place.replace(p.clone()) {
+                    tracing::warn!(conference = %r.id.0, from = %old.node, to = %p.node, "conference moved to another mixer");
+                    self.nodes.forget_conference(&old, &r.id);
+                }
+                p
+            }
+        };
+        let participant_id = r.next_id;
+        r.next_id += 1;
+        r.participants.insert(
+            participant_id,
+            Participant {
+                participant_id,
+                local: LocalEndpoint {
+                    range_id: place.range,
+                    rtp_port: place.addr.port(),
+                    rtcp: Rtcp::Mux,
+                },
+                sbc_endpoint: sbc,
+                payload_type: payload,
+                ssrc: sip::ids::random_u64() as u32,
+                flags,
+            },
+        );
+        if let Err(e) = self.push(&mut r, &place).await {
+            r.participants.remove(&participant_id);
+            if r.participants.is_empty() {
+                self.close(room, &mut r, &place).await;
+            }
+            return Err(e);
+        }
+        self.nodes.mixer_participants(&place, 1);
+        tracing::info!(conference = %r.id.0, participant_id, mixer = %place.node, "joined conference");
+        Ok(Seat {
+            room: room.clone(),
+            participant_id,
+            mixer: place.addr,
+        })
+    }
+
+    /// Takes the participant out; the last one out closes the room.
+    /// Returns the participant's figures as the mixer counted them.
+    pub async fn leave(&self, seat: &Seat) -> Option<LegStats> {
+        let handle = self.room(&seat.room);
+        let mut r = handle.lock().await;
+        r.participants.remove(&seat.participant_id)?;
+        let place = r.place.clone()?;
+        self.nodes.mixer_participants(&place, -1);
+        let stats = self.stats(&r, &place, seat.participant_id).await;
+        if r.participants.is_empty() {
+            self.close(&seat.room, &mut r, &place).await;
+        } else if let Err(e) = self.push(&mut r, &place).await {
+            tracing::warn!(conference = %r.id.0, error = %e, "leave not applied on the mixer");
+        }
+        stats
+    }
+
+    /// Changes a participant's switches (mute, deaf, moderator).
+    pub async fn set_flags(
+        &self,
+        seat: &Seat,
+        flags: ParticipantFlags,
+    ) -> Result<(), ConferenceError> {
+        let handle = self.room(&seat.room);
+        let mut r = handle.lock().await;
+        let Some(p) = r.participants.get_mut(&seat.participant_id) else {
+            return Ok(());
+        };
+        p.flags = flags;
+        let Some(place) = r.place.clone() else {
+            return Ok(());
+        };
+        self.push(&mut r, &place).await
+    }
+
+    /// The live rooms.
+    pub async fn list(&self) -> Vec<RoomInfo> {
+        let rooms: Vec<_> = {
+            let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+            rooms.iter().map(|(k, r)| (k.clone(), r.clone())).collect()
+        };
+        let mut out = Vec::new();
+        for (key, room) in rooms {
+            let r = room.lock().await;
+            if r.participants.is_empty() {
+                continue;
+            }
+            out.push(RoomInfo {
+                room: key,
+                conference_id: r.id.0.clone(),
+                mixer: r.place.as_ref().map(|p| p.node.0.clone()),
+                participants: r.participants.len(),
+            });
+        }
+        out.sort_by(|a, b| a.room.cmp(&b.room));
+        out
+    }
+
+    /// Sends the room's snapshot under a new version.
+    async fn push(&self, r: &mut Room, place: &MixerPlace) -> Result<(), ConferenceError> {
+        r.version += 1;
+        let snapshot = ConferenceSnapshot {
+            conference_id: r.id.clone(),
+            version: r.version,
+            sample_rate: self.config.sample_rate,
+            tick_ms: self.config.tick_ms,
+            max_speakers: self.config.max_speakers,
+            options: self.config.options.clone(),
+            participants: r.participants.values().cloned().collect(),
+        };
+        match self
+            .nodes
+            .mixer_request(place, RequestBody::ApplyConference(snapshot))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(NodeError::Request {
+                source: proto::brain::RequestError::Refused(body),
+                ..
+            }) => Err(ConferenceError::Refused(body.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn stats(&self, r: &Room, place: &MixerPlace, participant: u32) -> Option<LegStats> {
+        let body = RequestBody::GetConferenceStats {
+            conference_id: r.id.clone(),
+        };
+        match self.nodes.mixer_request(place, body).await {
+            Ok(ReplyBody::ConferenceStats { participants, .. }) => participants
+                .into_iter()
+                .find(|(id, _)| *id == participant)
+                .map(|(_, s)| s),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::debug!(conference = %r.id.0, error = %e, "no conference stats");
+                None
+            }
+        }
+    }
+
+    async fn close(&self, key: &RoomKey, r: &mut Room, place: &MixerPlace) {
+        let body = RequestBody::ReleaseConference {
+            conference_id: r.id.clone(),
+        };
+        if let Err(e) = self.nodes.mixer_request(place, body).await {
+            tracing::warn!(conference = %r.id.0, error = %e, "ReleaseConference failed");
+        }
+        self.nodes.forget_conference(place, &r.id);
+        r.place = None;
+        // Forget the room, unless someone is already waiting to join it
+        // (they hold its handle and will place it afresh).
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = rooms.get(key)
+            && Arc::strong_count(h) <= 2
+        {
+            rooms.remove(key);
+        }
+        tracing::info!(conference = %r.id.0, "conference closed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::nodes::NodesConfig;
+    use proto::message::{Capacity, ErrorBody, ErrorCode, Hello, Load, NodeId, Role};
+    use proto::snapshot::{PortRange, RangeId};
+    use std::time::Duration;
+
+    /// A mixer that keeps what it is told, and refuses what it is told to.
+    #[derive(Clone, Default)]
+    struct FakeMixer {
+        seen: Arc<Mutex<Vec<RequestBody>>>,
+        refuse: Arc<Mutex<bool>>,
+    }
+
+    impl proto::node::NodeHandler for FakeMixer {
+        fn hello(&mut self) -> Hello {
+            let mut h = Hello::new(
+                NodeId("mixer-1".into()),
+                Role::Mixer,
+                Capacity {
+                    max_streams: 1000,
+                    workers: 2,
+                },
+            );
+            h.ranges = (0..2)
+                .map(|i| PortRange {
+                    id: RangeId(i + 1),
+                    bind_ip: [127, 0, 0, 1].into(),
+                    vip: None,
+                    first_port: 40000 + i as u16,
+                    last_port: 40000 + i as u16,
+                })
+                .collect();
+            h
+        }
+        fn load(&mut self) -> Load {
+            Load::default()
+        }
+        fn handle(&mut self, req: RequestBody) -> Result<ReplyBody, ErrorBody> {
+            if *self.refuse.lock().expect("lock") {
+                return Err(ErrorBody::new(ErrorCode::UNSUPPORTED, "no codec"));
+            }
+            self.seen.lock().expect("lock").push(req.clone());
+            Ok(match req {
+                RequestBody::ApplyConference(s) => ReplyBody::Applied { version: s.version },
+                RequestBody::GetConferenceStats { conference_id }
+                | RequestBody::ReleaseConference { conference_id } => ReplyBody::ConferenceStats {
+                    conference_id,
+                    participants: vec![(
+                        1,
+                        LegStats {
+                            packets_in: 50,
+                            ..LegStats::default()
+                        },
+                    )],
+                },
+                _ => ReplyBody::Done,
+            })
+        }
+    }
+
+    /// The sender keeps the node's event stream, and so its session, open.
+    async fn setup() -> (
+        Conferences,
+        FakeMixer,
+        tokio::sync::mpsc::Sender<proto::message::Event>,
+    ) {
+        let nodes = Nodes::start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            proto::brain::BrainConfig::default(),
+            NodesConfig::default(),
+            Arc::new(Metrics::new()),
+        )
+        .await
+        .expect("listen");
+        let mixer = FakeMixer::default();
+        let (events, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(proto::node::run(
+            nodes.local_addr(),
+            proto::node::NodeConfig::default(),
+            mixer.clone(),
+            rx,
+        ));
+        let id = NodeId("mixer-1".into());
+        for _ in 0..200 {
+            if nodes.is_alive(&id) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(nodes.is_alive(&id), "the mixer connects");
+        (
+            Conferences::new(nodes, ConferenceConfig::default()),
+            mixer,
+            events,
+        )
+    }
+
+    fn pcmu() -> PayloadType {
+        PayloadType {
+            pt: 0,
+            name: "PCMU".into(),
+            clock_rate: 8000,
+            channels: 1,
+        }
+    }
+
+    fn room(name: &str) -> RoomKey {
+        RoomKey {
+            tenant: TenantId(1),
+            name: name.into(),
+        }
+    }
+
+    fn applied(m: &FakeMixer) -> Vec<ConferenceSnapshot> {
+        m.seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter_map(|r| match r {
+                RequestBody::ApplyConference(s) => Some(s.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn joins_and_leaves_become_growing_snapshots_and_the_last_out_closes() {
+        let (confs, mixer, _events) = setup().await;
+        let sbc = |p| SocketAddr::from(([127, 0, 0, 1], p));
+        let f = ParticipantFlags::default();
+        let a = confs
+            .join(&room("r"), sbc(30000), pcmu(), f)
+            .await
+            .expect("a");
+        let b = confs
+            .join(&room("r"), sbc(30002), pcmu(), f)
+            .await
+            .expect("b");
+        assert_eq!(a.mixer, b.mixer, "one room, one mixer port");
+        assert_eq!(a.mixer.ip(), std::net::IpAddr::from([127, 0, 0, 1]));
+        let snaps = applied(&mixer);
+        assert_eq!(snaps.len(), 2);
+        assert_eq!((snaps[0].version, snaps[1].version), (1, 2));
+        assert_eq!(snaps[1].participants.len(), 2);
+        let p = &snaps[1].participants[1];
+        assert_eq!(p.sbc_endpoint, sbc(30002));
+        assert_eq!(p.local.rtp_port, a.mixer.port());
+
+        // Another room goes to the other mixer thread (port).
+        let c = confs
+            .join(&room("s"), sbc(30004), pcmu(), f)
+            .await
+            .expect("c");
+        assert_ne!(c.mixer.port(), a.mixer.port());
+
+        let stats = confs.leave(&a).await.expect("a's figures");
+        assert_eq!(stats.packets_in, 50);
+        let snaps = applied(&mixer);
+        let last = snaps.last().expect("snapshot");
+        assert_eq!(last.participants.len(), 1, "a is gone");
+        assert_eq!(last.version, 3);
+        confs.leave(&b).await;
+        assert!(
+            mixer.seen.lock().expect("lock").iter().any(
+                |r| matches!(r, RequestBody::ReleaseConference { conference_id } if *conference_id == last.conference_id)
+            ),
+            "the last one out releases the room"
+        );
+        let rooms = confs.list().await;
+        assert_eq!(rooms.len(), 1, "{rooms:?}");
+        assert_eq!(rooms[0].room.name, "s");
+    }
+
+    #[tokio::test]
+    async fn a_refused_join_leaves_no_trace() {
+        let (confs, mixer, _events) = setup().await;
+        *mixer.refuse.lock().expect("lock") = true;
+        let sbc = SocketAddr::from(([127, 0, 0, 1], 30000));
+        let err = confs
+            .join(&room("r"), sbc, pcmu(), ParticipantFlags::default())
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, ConferenceError::Refused(_)), "{err}");
+        assert!(confs.list().await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn no_mixer_no_conference() {
+        let nodes = Nodes::start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            proto::brain::BrainConfig::default(),
+            NodesConfig::default(),
+            Arc::new(Metrics::new()),
+        )
+        .await
+        .expect("listen");
+        let confs = Conferences::new(nodes, ConferenceConfig::default());
+        let sbc = SocketAddr::from(([127, 0, 0, 1], 30000));
+        let err = confs
+            .join(&room("r"), sbc, pcmu(), ParticipantFlags::default())
+            .await
+            .expect_err("no mixer");
+        assert!(
+            matches!(err, ConferenceError::Node(NodeError::NoLiveMixer)),
+            "{err}"
+        );
+    }
+}
