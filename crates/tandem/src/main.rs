@@ -39,6 +39,9 @@ enum Command {
     /// Subscribers: a tenant's users, with SIP credentials and numbers.
     #[command(subcommand)]
     Subscriber(cmd::admin::SubscriberCommand),
+    /// Numbers: a tenant's DIDs, routed to a conference room or a subscriber.
+    #[command(subcommand)]
+    Number(cmd::admin::NumberCommand),
     /// Run the SBC role (media relay) on its own, joined to a brain.
     Sbc(cmd::sbc::SbcArgs),
     /// Call detail records.
@@ -57,7 +60,11 @@ fn main() -> ExitCode {
         .init();
     if matches!(
         cli.command,
-        Command::Config | Command::Tenant(_) | Command::Subscriber(_) | Command::Cdr(_)
+        Command::Config
+            | Command::Tenant(_)
+            | Command::Subscriber(_)
+            | Command::Number(_)
+            | Command::Cdr(_)
     ) {
         // Listing commands end quietly when their reader does (`| head`),
         // as Unix tools do. Servers keep Rust's default (EPIPE as an error):
@@ -77,6 +84,7 @@ fn main() -> ExitCode {
         Command::Sip(c) => cmd::sip::run(c),
         Command::Tenant(c) => cmd::admin::tenant(c, &cli.store),
         Command::Subscriber(c) => cmd::admin::subscriber(c, &cli.store),
+        Command::Number(c) => cmd::admin::number(c, &cli.store),
         Command::Cdr(c) => cmd::admin::cdr(c, &cli.store),
         Command::Sbc(args) => cmd::sbc::run(args),
     };

@@ -1,5 +1,5 @@
 //! Provisioning and records: `tandem tenant ...`, `tandem subscriber ...`,
-//! `tandem cdr ...`. They work on the same store as a running `tandem up`
+//! `tandem number ...`, `tandem cdr ...`. They work on the same store as a running `tandem up`
 //! (SQLite in WAL mode takes a second writer).
 
 use std::path::PathBuf;
@@ -76,6 +76,29 @@ pub enum SubscriberCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum NumberCommand {
+    /// Route a number of the tenant's to a conference room or a subscriber.
+    Add {
+        tenant: String,
+        number: String,
+        /// Callers to the number join this conference room.
+        #[arg(
+            long,
+            conflicts_with = "subscriber",
+            required_unless_present = "subscriber"
+        )]
+        conference: Option<String>,
+        /// Calls to the number ring this subscriber.
+        #[arg(long)]
+        subscriber: Option<String>,
+    },
+    /// List a tenant's numbers.
+    List { tenant: String },
+    /// Stop routing a number.
+    Remove { tenant: String, number: String },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum CdrCommand {
     /// List call records, newest first.
     List {
@@ -120,6 +143,53 @@ pub fn tenant(cmd: TenantCommand, at: &StoreArgs) -> anyhow::Result<ExitCode> {
                 let t = tenant_named(&store, &name).await?;
                 store.remove_tenant(t.id).await?;
                 println!("removed tenant {name}");
+            }
+        }
+        store.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn number(cmd: NumberCommand, at: &StoreArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let store = at.open().await?;
+        match cmd {
+            NumberCommand::Add {
+                tenant,
+                number,
+                conference,
+                subscriber,
+            } => {
+                let t = tenant_named(&store, &tenant).await?;
+                let (kind, target) = match (conference, subscriber) {
+                    (Some(room), _) => (store::NumberKind::Conference, room),
+                    (None, Some(user)) => {
+                        if store.find_subscriber(&t.domain, &user).await?.is_none() {
+                            bail!("tenant {tenant} has no subscriber {user:?}");
+                        }
+                        (store::NumberKind::Subscriber, user)
+                    }
+                    (None, None) => {
+                        bail!("say where the number goes: --conference or --subscriber")
+                    }
+                };
+                store.add_number(t.id, &number, kind, &target).await?;
+                println!("number {number} → {} {target}", kind.as_str());
+            }
+            NumberCommand::List { tenant } => {
+                let t = tenant_named(&store, &tenant).await?;
+                println!("{:<20} {:<12} TARGET", "NUMBER", "KIND");
+                for n in store.list_numbers(t.id).await? {
+                    println!("{:<20} {:<12} {}", n.number, n.kind.as_str(), n.target);
+                }
+            }
+            NumberCommand::Remove { tenant, number } => {
+                let t = tenant_named(&store, &tenant).await?;
+                let Some(n) = store.find_number(t.id, &number).await? else {
+                    bail!("tenant {tenant} has no number {number:?}");
+                };
+                store.remove_number(n.id).await?;
+                println!("removed number {number}");
             }
         }
         store.close().await;
