@@ -404,3 +404,138 @@ fn two_baresip_phones_call_through_tandem_and_hear_each_other() {
     drop(up);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Energy at `hz` in the last `secs` seconds of a recording, relative to
+/// full scale (dB).
+fn tone_level(wav: &Path, hz: f64, secs: f64) -> f64 {
+    let w = media::wav::Wav::open(wav).unwrap_or_else(|e| panic!("{}: {e}", wav.display()));
+    let pcm = w.to_mono();
+    let take = ((secs * f64::from(w.rate)) as usize).min(pcm.len());
+    let tail = &pcm[pcm.len() - take..];
+    let amp = media::analysis::tone_amplitude(tail, w.rate, hz);
+    20.0 * (amp.max(1e-9) / 32768.0).log10()
+}
+
+/// Three softphones dial the demo tenant's conference number; each sends
+/// its own tone and must hear the other two — mixed by tandem's mixer,
+/// through its SBC — and never itself.
+#[test]
+fn three_baresip_phones_meet_in_a_conference_and_hear_each_other() {
+    for (program, arg) in [("baresip", "-h"), ("sox", "--version")] {
+        if !installed(program, arg) {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{program} is required in CI"
+            );
+            eprintln!("{program} not installed: skipping");
+            return;
+        }
+    }
+    const CONF_MEDIA: u16 = 36000;
+    let (dir, config) = demo_platform("conference", CONF_MEDIA);
+    common::tandem(
+        &dir,
+        &[
+            "subscriber",
+            "add",
+            "demo",
+            "carol",
+            "--password",
+            "carol-pw",
+        ],
+    );
+    common::tandem(
+        &dir,
+        &["number", "add", "demo", "3000", "--conference", "room"],
+    );
+    let tone = |hz: u32| {
+        let path = dir.join(format!("tone{hz}.wav"));
+        let p = path.to_str().expect("path").to_string();
+        let hz = hz.to_string();
+        sox(&[
+            "-n", "-r", "8000", "-c", "1", "-b", "16", &p, "synth", "12", "sine", &hz, "vol", "0.3",
+        ]);
+        path
+    };
+    let up = up(&dir, &config, "up");
+    let account = |user: &str| {
+        format!(
+            "<sip:{user}@127.0.0.1>;auth_user={user};auth_pass={user}-pw;\
+             outbound=\"sip:{}\";audio_codecs=PCMU",
+            up.sip
+        )
+    };
+    let voices = [("alice", 440u32), ("bob", 1000), ("carol", 1700)];
+    let mut phones: Vec<Phone> = voices
+        .iter()
+        .enumerate()
+        .map(|(i, (name, hz))| {
+            let rtp = 37000 + 50 * i as u16;
+            Phone::start(name, &dir, &account(name), &tone(*hz), (rtp, rtp + 49))
+        })
+        .collect();
+    for phone in &phones {
+        phone.wait_for("200 OK () [1 binding]", Duration::from_secs(10));
+    }
+    for phone in &phones {
+        phone.command("/dial sip:3000@127.0.0.1");
+        phone.wait_for("Call established", Duration::from_secs(10));
+        let line = phone.logged("incoming rtp for 'audio'", Duration::from_secs(5));
+        let port = rtp_source_port(&line);
+        assert!(
+            (CONF_MEDIA..=CONF_MEDIA + 999).contains(&port),
+            "{}: media from outside the SBC: {line}",
+            phone.name
+        );
+    }
+    // All three talk at once for a while.
+    std::thread::sleep(Duration::from_secs(4));
+    for phone in &phones {
+        phone.command("/hangup");
+        phone.wait_for("terminated", Duration::from_secs(10));
+    }
+    for phone in &mut phones {
+        phone.quit();
+    }
+
+    for (phone, (name, own)) in phones.iter().zip(voices) {
+        let wav = phone.received();
+        // The last 2 s, when everyone was in.
+        let levels: Vec<(u32, f64)> = voices
+            .iter()
+            .map(|(_, hz)| (*hz, tone_level(&wav, f64::from(*hz), 2.0)))
+            .collect();
+        eprintln!("{name} heard {levels:?} (dBFS)");
+        let own_level = levels
+            .iter()
+            .find(|(hz, _)| *hz == own)
+            .map_or(0.0, |l| l.1);
+        for (hz, level) in &levels {
+            if *hz == own {
+                assert!(*level < -45.0, "{name} heard itself at {level:.1} dBFS");
+            } else {
+                // Sent at -10.5 dBFS; the mix may scale it, not bury it.
+                assert!(
+                    *level > -30.0,
+                    "{name} heard {hz} Hz at only {level:.1} dBFS"
+                );
+                assert!(
+                    level - own_level > 20.0,
+                    "{name}: {hz} Hz only {:.1} dB above its own tone",
+                    level - own_level
+                );
+            }
+        }
+    }
+
+    // One CDR per caller: answered, in the conference.
+    let out = common::tandem(&dir, &["cdr", "list", "--limit", "10"]);
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("room") && l.contains("answered"))
+        .collect();
+    assert_eq!(rows.len(), 3, "three answered conference CDRs:\n{out}");
+    drop(phones);
+    drop(up);
+    let _ = std::fs::remove_dir_all(&dir);
+}
