@@ -51,6 +51,33 @@ workers = 1
 # Call legs the in-process SBC carries at most.
 max_streams = 10000
 
+[mixer]
+# The in-process mixer's UDP ports for conference audio, which only SBCs
+# send to: one per mixer thread, from this one up (0: any free port).
+port = 29000
+# Mixer threads.
+workers = 1
+# Conference participants the in-process mixer carries at most.
+max_participants = 5000
+
+[conference]
+# Mixing rate of new rooms, Hz: 8000, 16000, 32000 or 48000. Each caller
+# keeps their own codec and rate; the mixer converts.
+rate = 16000
+# Mixing period, ms: 10, 20 or 40.
+tick_ms = 20
+# How many talkers are mixed at once (the loudest; the rest are muted
+# until one of them stops).
+max_speakers = 3
+# A short tone for everyone when someone joins or leaves.
+join_leave_tones = true
+# Most participants in one room; later callers get 503.
+max_participants = 500
+# WAV files on the mixer's machine: played to a caller who is alone in a
+# room, and looped while nobody else is there.
+# alone_prompt = "/var/lib/tandem/prompts/en/alone.wav"
+# wait_music = "/var/lib/tandem/prompts/music.wav"
+
 [registrar]
 # Registration expiry bounds, seconds (423 below the minimum).
 min_expires = 60
@@ -90,6 +117,8 @@ pub struct Config {
     pub api: Api,
     pub control: Control,
     pub media: Media,
+    pub mixer: Mixer,
+    pub conference: Conference,
     pub registrar: Registrar,
     pub calls: Calls,
 }
@@ -131,6 +160,26 @@ pub struct Media {
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct Mixer {
+    pub port: u16,
+    pub workers: u16,
+    pub max_participants: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Conference {
+    pub rate: u32,
+    pub tick_ms: u16,
+    pub max_speakers: u8,
+    pub join_leave_tones: bool,
+    pub max_participants: usize,
+    pub alone_prompt: Option<String>,
+    pub wait_music: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Registrar {
     pub min_expires: u32,
     pub max_expires: u32,
@@ -163,6 +212,8 @@ impl Default for Config {
             api: Api::default(),
             control: Control::default(),
             media: Media::default(),
+            mixer: Mixer::default(),
+            conference: Conference::default(),
             registrar: Registrar::default(),
             calls: Calls::default(),
         }
@@ -212,6 +263,30 @@ impl Default for Media {
     }
 }
 
+impl Default for Mixer {
+    fn default() -> Self {
+        Mixer {
+            port: 29000,
+            workers: 1,
+            max_participants: 5000,
+        }
+    }
+}
+
+impl Default for Conference {
+    fn default() -> Self {
+        Conference {
+            rate: 16000,
+            tick_ms: 20,
+            max_speakers: 3,
+            join_leave_tones: true,
+            max_participants: 500,
+            alone_prompt: None,
+            wait_music: None,
+        }
+    }
+}
+
 impl Default for Registrar {
     fn default() -> Self {
         Registrar {
@@ -257,6 +332,20 @@ impl Config {
             m.port_min < m.port_max && m.port_max - m.port_min >= 3,
             "media.port_min must be below media.port_max, with room for at least two port pairs"
         );
+        let c = &self.conference;
+        anyhow::ensure!(
+            [8000, 16000, 32000, 48000].contains(&c.rate),
+            "conference.rate must be 8000, 16000, 32000 or 48000"
+        );
+        anyhow::ensure!(
+            [10, 20, 40].contains(&c.tick_ms),
+            "conference.tick_ms must be 10, 20 or 40"
+        );
+        anyhow::ensure!(
+            c.max_speakers >= 1,
+            "conference.max_speakers must be at least 1"
+        );
+        anyhow::ensure!(self.mixer.workers >= 1, "mixer.workers must be at least 1");
         anyhow::ensure!(
             self.registrar.min_expires <= self.registrar.max_expires,
             "registrar.min_expires is above registrar.max_expires"

@@ -11,10 +11,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use brain::b2bua::B2buaConfig;
+use brain::conference::ConferenceConfig;
 use brain::nodes::{MediaRange, NodesConfig};
 use brain::registrar::RegistrarConfig;
 use brain::{Brain, BrainConfig, BrainHandle};
 use clap::Args;
+use proto::snapshot::ConferenceOptions;
 use sip_transport::{ListenerConfig, PemSource, TlsIdentity, TransportConfig};
 use store::{NewSubscriber, NumberKind, Store};
 use tokio::net::TcpListener;
@@ -96,6 +98,18 @@ fn brain_config(c: &Config, data_dir: &std::path::Path) -> anyhow::Result<BrainC
                 per_second: c.calls.invites_per_source,
                 burst: c.calls.invite_burst,
                 ..brain::b2bua::RateLimit::default()
+            },
+            conference: ConferenceConfig {
+                sample_rate: c.conference.rate,
+                tick_ms: c.conference.tick_ms,
+                max_speakers: c.conference.max_speakers,
+                options: ConferenceOptions {
+                    join_leave_tones: c.conference.join_leave_tones,
+                    alone_prompt: c.conference.alone_prompt.clone(),
+                    wait_music: c.conference.wait_music.clone(),
+                    ..ConferenceOptions::default()
+                },
+                max_participants: c.conference.max_participants,
             },
             ..B2buaConfig::default()
         },
