@@ -11,12 +11,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use proto::message::{LegStats, ReplyBody, RequestBody};
+use tokio::sync::broadcast;
+
+use proto::message::{Event, LegStats, ReplyBody, RequestBody};
 use proto::snapshot::{
     ConferenceId, ConferenceOptions, ConferenceSnapshot, LocalEndpoint, Participant,
     ParticipantFlags, PayloadType, Rtcp,
 };
 use store::TenantId;
+use tokio::sync::watch;
 
 use crate::nodes::{MixerPlace, NodeError, Nodes};
 
@@ -69,8 +72,9 @@ pub struct RoomKey {
 pub struct Seat {
     pub room: RoomKey,
     pub participant_id: u32,
-    /// Where the participant's SBC leg sends its audio.
-    pub mixer: SocketAddr,
+    /// Where the participant's SBC leg sends its audio; it changes when the
+    /// room moves to another mixer.
+    pub mixer: watch::Receiver<SocketAddr>,
 }
 
 /// A live room, for operators.
@@ -80,14 +84,31 @@ pub struct RoomInfo {
     pub conference_id: String,
     pub mixer: Option<String>,
     pub participants: usize,
+    /// Who is being mixed now, as the mixer last said.
+    pub talking: Vec<u32>,
+    /// Recordings the mixer has closed: (path, milliseconds).
+    pub recordings: Vec<(String, u64)>,
 }
 
 struct Room {
     id: ConferenceId,
     place: Option<MixerPlace>,
+    /// Tells the participants' calls where the room is mixed now.
+    mixer_addr: watch::Sender<SocketAddr>,
     version: u64,
     next_id: u32,
     participants: BTreeMap<u32, Participant>,
+    talking: std::collections::BTreeSet<u32>,
+    recordings: Vec<(String, u64)>,
+}
+
+type RoomHandle = Arc<tokio::sync::Mutex<Room>>;
+
+/// The live rooms, by name and by the id mixers know them by.
+#[derive(Default)]
+struct Rooms {
+    by_key: HashMap<RoomKey, RoomHandle>,
+    by_id: HashMap<ConferenceId, RoomHandle>,
 }
 
 /// The brain's conferences. Cheap to clone.
@@ -95,35 +116,124 @@ struct Room {
 pub struct Conferences {
     nodes: Nodes,
     config: Arc<ConferenceConfig>,
-    rooms: Arc<Mutex<HashMap<RoomKey, Arc<tokio::sync::Mutex<Room>>>>>,
+    rooms: Arc<Mutex<Rooms>>,
 }
 
 impl Conferences {
+    /// Also starts watching the mixers: when one is declared dead, its
+    /// rooms are recreated on a live one from the state kept here, and the
+    /// participants' calls are told to repoint their SBC legs. Needs a
+    /// tokio runtime.
     pub fn new(nodes: Nodes, config: ConferenceConfig) -> Self {
-        Self {
+        let confs = Self {
             nodes,
             config: Arc::new(config),
             rooms: Arc::default(),
+        };
+        let mut deaths = confs.nodes.deaths();
+        let rooms = Arc::downgrade(&confs.rooms);
+        let (nodes, config) = (confs.nodes.clone(), confs.config.clone());
+        tokio::spawn(async move {
+            loop {
+                let dead = match deaths.recv().await {
+                    Ok((id, proto::message::Role::Mixer)) => id,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                // Only for as long as the conferences themselves live.
+                let Some(rooms) = rooms.upgrade() else { return };
+                let confs = Conferences {
+                    nodes: nodes.clone(),
+                    config: config.clone(),
+                    rooms,
+                };
+                confs.move_rooms_off(&dead).await;
+            }
+        });
+        let mut events = confs.nodes.conference_events();
+        let rooms = Arc::downgrade(&confs.rooms);
+        tokio::spawn(async move {
+            loop {
+                let ev = match events.recv().await {
+                    Ok(ev) => ev,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "conference events fell behind");
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                let Some(rooms) = rooms.upgrade() else { return };
+                on_event(&rooms, ev).await;
+            }
+        });
+        confs
+    }
+
+    /// Recreates every room of a dead mixer on a live one.
+    async fn move_rooms_off(&self, dead: &proto::message::NodeId) {
+        let rooms: Vec<_> = {
+            let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+            rooms.by_key.values().cloned().collect()
+        };
+        for room in rooms {
+            let mut r = room.lock().await;
+            if r.place.as_ref().is_none_or(|p| p.node != *dead) || r.participants.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.replace(&mut r).await {
+                tracing::error!(conference = %r.id.0, error = %e, "conference lost its mixer and found no other");
+            }
         }
     }
 
-    fn room(&self, key: &RoomKey) -> Arc<tokio::sync::Mutex<Room>> {
-        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+    /// Puts the room on a live mixer, with everyone in it, and tells the
+    /// participants' calls where it now is.
+    async fn replace(&self, r: &mut Room) -> Result<MixerPlace, ConferenceError> {
+        let place = self.nodes.place_conference(&r.id)?;
+        let n = i32::try_from(r.participants.len()).unwrap_or(i32::MAX);
+        if let Some(old) = r.place.replace(place.clone()) {
+            tracing::warn!(conference = %r.id.0, from = %old.node, to = %place.node, "conference moved to another mixer");
+            self.nodes.forget_conference(&old, &r.id);
+            self.nodes.mixer_participants(&old, -n);
+        }
+        self.nodes.mixer_participants(&place, n);
+        for p in r.participants.values_mut() {
+            p.local.range_id = place.range;
+            p.local.rtp_port = place.addr.port();
+        }
+        if !r.participants.is_empty() {
+            self.push(r, &place).await?;
+        }
+        // The SBC legs follow once the new mixer knows everyone.
+        r.mixer_addr.send_replace(place.addr);
+        Ok(place)
+    }
+
+    fn room(&self, key: &RoomKey) -> RoomHandle {
+        let mut guard = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        let rooms = &mut *guard;
         rooms
+            .by_key
             .entry(key.clone())
             .or_insert_with(|| {
-                Arc::new(tokio::sync::Mutex::new(Room {
-                    id: ConferenceId(format!(
-                        "{}-{}-{}",
-                        key.tenant.0,
-                        key.name,
-                        sip::ids::new_tag()
-                    )),
+                let id = ConferenceId(format!(
+                    "{}-{}-{}",
+                    key.tenant.0,
+                    key.name,
+                    sip::ids::new_tag()
+                ));
+                let room = Arc::new(tokio::sync::Mutex::new(Room {
+                    id: id.clone(),
                     place: None,
+                    mixer_addr: watch::channel(SocketAddr::from(([0, 0, 0, 0], 0))).0,
                     version: 0,
                     next_id: 1,
                     participants: BTreeMap::new(),
-                }))
+                    talking: Default::default(),
+                    recordings: Vec::new(),
+                }));
+                rooms.by_id.insert(id, room.clone());
+                room
             })
             .clone()
     }
@@ -144,15 +254,8 @@ impl Conferences {
         }
         let place = match &r.place {
             Some(p) if self.nodes.is_alive(&p.node) => p.clone(),
-            _ => {
-                // New, or its mixer died: (re)create it on a live one.
-                let p = self.nodes.place_conference(&r.id)?;
-                if let Some(old) = r.place.replace(p.clone()) {
-                    tracing::warn!(conference = %r.id.0, from = %old.node, to = %p.node, "conference moved to another mixer");
-                    self.nodes.forget_conference(&old, &r.id);
-                }
-                p
-            }
+            // New, or its mixer died: (re)create it on a live one.
+            _ => self.replace(&mut r).await?,
         };
         let participant_id = r.next_id;
         r.next_id += 1;
@@ -183,7 +286,7 @@ impl Conferences {
         Ok(Seat {
             room: room.clone(),
             participant_id,
-            mixer: place.addr,
+            mixer: r.mixer_addr.subscribe(),
         })
     }
 
@@ -193,6 +296,7 @@ impl Conferences {
         let handle = self.room(&seat.room);
         let mut r = handle.lock().await;
         r.participants.remove(&seat.participant_id)?;
+        r.talking.remove(&seat.participant_id);
         let place = r.place.clone()?;
         self.nodes.mixer_participants(&place, -1);
         let stats = self.stats(&r, &place, seat.participant_id).await;
@@ -226,7 +330,11 @@ impl Conferences {
     pub async fn list(&self) -> Vec<RoomInfo> {
         let rooms: Vec<_> = {
             let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
-            rooms.iter().map(|(k, r)| (k.clone(), r.clone())).collect()
+            rooms
+                .by_key
+                .iter()
+                .map(|(k, r)| (k.clone(), r.clone()))
+                .collect()
         };
         let mut out = Vec::new();
         for (key, room) in rooms {
@@ -239,6 +347,8 @@ impl Conferences {
                 conference_id: r.id.0.clone(),
                 mixer: r.place.as_ref().map(|p| p.node.0.clone()),
                 participants: r.participants.len(),
+                talking: r.talking.iter().copied().collect(),
+                recordings: r.recordings.clone(),
             });
         }
         out.sort_by(|a, b| a.room.cmp(&b.room));
@@ -299,13 +409,52 @@ impl Conferences {
         r.place = None;
         // Forget the room, unless someone is already waiting to join it
         // (they hold its handle and will place it afresh).
+        // (The map by key, the map by id and the caller hold it.)
         let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(h) = rooms.get(key)
-            && Arc::strong_count(h) <= 2
+        if let Some(h) = rooms.by_key.get(key)
+            && Arc::strong_count(h) <= 3
         {
-            rooms.remove(key);
+            rooms.by_key.remove(key);
+            rooms.by_id.remove(&r.id);
         }
         tracing::info!(conference = %r.id.0, "conference closed");
+    }
+}
+
+/// Takes a mixer's word on who talks and what it recorded.
+async fn on_event(rooms: &Mutex<Rooms>, ev: Event) {
+    let conference = match &ev {
+        Event::Talking { conference_id, .. } | Event::RecordingDone { conference_id, .. } => {
+            conference_id
+        }
+        _ => return,
+    };
+    let room = {
+        let rooms = rooms.lock().unwrap_or_else(|p| p.into_inner());
+        rooms.by_id.get(conference).cloned()
+    };
+    if let Some(room) = room {
+        let mut r = room.lock().await;
+        match ev {
+            Event::Talking {
+                participant_id,
+                talking,
+                ..
+            } => {
+                if talking && r.participants.contains_key(&participant_id) {
+                    r.talking.insert(participant_id);
+                } else {
+                    r.talking.remove(&participant_id);
+                }
+            }
+            Event::RecordingDone {
+                path, duration_ms, ..
+            } => {
+                tracing::info!(conference = %r.id.0, %path, duration_ms, "conference recording ready");
+                r.recordings.push((path, duration_ms));
+            }
+            _ => {}
+        }
     }
 }
 
@@ -319,16 +468,57 @@ mod tests {
     use std::time::Duration;
 
     /// A mixer that keeps what it is told, and refuses what it is told to.
-    #[derive(Clone, Default)]
+    #[derive(Clone)]
     struct FakeMixer {
+        id: &'static str,
+        base_port: u16,
         seen: Arc<Mutex<Vec<RequestBody>>>,
         refuse: Arc<Mutex<bool>>,
+    }
+
+    impl FakeMixer {
+        fn new(id: &'static str, base_port: u16) -> Self {
+            Self {
+                id,
+                base_port,
+                seen: Arc::default(),
+                refuse: Arc::default(),
+            }
+        }
+
+        /// Connects it to the brain's node port; the handle stops it.
+        fn connect(
+            &self,
+            nodes: &Nodes,
+        ) -> (
+            tokio::task::JoinHandle<()>,
+            tokio::sync::mpsc::Sender<proto::message::Event>,
+        ) {
+            let (events, rx) = tokio::sync::mpsc::channel(4);
+            let task = tokio::spawn(proto::node::run(
+                nodes.local_addr(),
+                proto::node::NodeConfig::default(),
+                self.clone(),
+                rx,
+            ));
+            (task, events)
+        }
+    }
+
+    async fn until(what: &str, mut ok: impl FnMut() -> bool) {
+        for _ in 0..300 {
+            if ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{what}");
     }
 
     impl proto::node::NodeHandler for FakeMixer {
         fn hello(&mut self) -> Hello {
             let mut h = Hello::new(
-                NodeId("mixer-1".into()),
+                NodeId(self.id.into()),
                 Role::Mixer,
                 Capacity {
                     max_streams: 1000,
@@ -340,8 +530,8 @@ mod tests {
                     id: RangeId(i + 1),
                     bind_ip: [127, 0, 0, 1].into(),
                     vip: None,
-                    first_port: 40000 + i as u16,
-                    last_port: 40000 + i as u16,
+                    first_port: self.base_port + i as u16,
+                    last_port: self.base_port + i as u16,
                 })
                 .collect();
             h
@@ -372,12 +562,14 @@ mod tests {
         }
     }
 
-    /// The sender keeps the node's event stream, and so its session, open.
-    async fn setup() -> (
-        Conferences,
-        FakeMixer,
+    /// The mixer's node task, and the sender that keeps its event stream,
+    /// and so its session, open.
+    type Node = (
+        tokio::task::JoinHandle<()>,
         tokio::sync::mpsc::Sender<proto::message::Event>,
-    ) {
+    );
+
+    async fn setup() -> (Conferences, FakeMixer, Node) {
         let nodes = Nodes::start(
             SocketAddr::from(([127, 0, 0, 1], 0)),
             proto::brain::BrainConfig::default(),
@@ -386,26 +578,14 @@ mod tests {
         )
         .await
         .expect("listen");
-        let mixer = FakeMixer::default();
-        let (events, rx) = tokio::sync::mpsc::channel(4);
-        tokio::spawn(proto::node::run(
-            nodes.local_addr(),
-            proto::node::NodeConfig::default(),
-            mixer.clone(),
-            rx,
-        ));
+        let mixer = FakeMixer::new("mixer-1", 40000);
+        let node = mixer.connect(&nodes);
         let id = NodeId("mixer-1".into());
-        for _ in 0..200 {
-            if nodes.is_alive(&id) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(nodes.is_alive(&id), "the mixer connects");
+        until("the mixer connects", || nodes.is_alive(&id)).await;
         (
             Conferences::new(nodes, ConferenceConfig::default()),
             mixer,
-            events,
+            node,
         )
     }
 
@@ -450,22 +630,23 @@ mod tests {
             .join(&room("r"), sbc(30002), pcmu(), f)
             .await
             .expect("b");
-        assert_eq!(a.mixer, b.mixer, "one room, one mixer port");
-        assert_eq!(a.mixer.ip(), std::net::IpAddr::from([127, 0, 0, 1]));
+        let (a_at, b_at) = (*a.mixer.borrow(), *b.mixer.borrow());
+        assert_eq!(a_at, b_at, "one room, one mixer port");
+        assert_eq!(a_at.ip(), std::net::IpAddr::from([127, 0, 0, 1]));
         let snaps = applied(&mixer);
         assert_eq!(snaps.len(), 2);
         assert_eq!((snaps[0].version, snaps[1].version), (1, 2));
         assert_eq!(snaps[1].participants.len(), 2);
         let p = &snaps[1].participants[1];
         assert_eq!(p.sbc_endpoint, sbc(30002));
-        assert_eq!(p.local.rtp_port, a.mixer.port());
+        assert_eq!(p.local.rtp_port, a_at.port());
 
         // Another room goes to the other mixer thread (port).
         let c = confs
             .join(&room("s"), sbc(30004), pcmu(), f)
             .await
             .expect("c");
-        assert_ne!(c.mixer.port(), a.mixer.port());
+        assert_ne!(c.mixer.borrow().port(), a_at.port());
 
         let stats = confs.leave(&a).await.expect("a's figures");
         assert_eq!(stats.packets_in, 50);
@@ -518,5 +699,88 @@ mod tests {
             matches!(err, ConferenceError::Node(NodeError::NoLiveMixer)),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_dead_mixers_rooms_move_to_a_live_one_and_calls_are_told() {
+        let (confs, _first, (first_task, _events)) = setup().await;
+        let sbc = |p| SocketAddr::from(([127, 0, 0, 1], p));
+        let f = ParticipantFlags::default();
+        let mut a = confs
+            .join(&room("r"), sbc(30000), pcmu(), f)
+            .await
+            .expect("a");
+        let b = confs
+            .join(&room("r"), sbc(30002), pcmu(), f)
+            .await
+            .expect("b");
+        assert_eq!(a.mixer.borrow_and_update().port(), 40000);
+
+        let second = FakeMixer::new("mixer-2", 41000);
+        let _node2 = second.connect(&confs.nodes);
+        let id2 = NodeId("mixer-2".into());
+        until("mixer-2 connects", || confs.nodes.is_alive(&id2)).await;
+        // mixer-1 stops heartbeating: declared dead after dead_after.
+        first_task.abort();
+        tokio::time::timeout(Duration::from_secs(5), a.mixer.changed())
+            .await
+            .expect("told in time")
+            .expect("room alive");
+        let now = *a.mixer.borrow();
+        assert_eq!(now.port(), 41000, "the room is on mixer-2 now");
+        assert_eq!(*b.mixer.borrow(), now);
+        let snaps = applied(&second);
+        let last = snaps.last().expect("mixer-2 got the room");
+        assert_eq!(last.participants.len(), 2, "with everyone in it");
+        assert!(last.participants.iter().all(|p| p.local.rtp_port == 41000));
+        // Later changes go to mixer-2.
+        confs.leave(&b).await;
+        assert_eq!(
+            applied(&second).last().map(|s| s.participants.len()),
+            Some(1)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_mixers_talk_events_say_who_is_talking() {
+        let (confs, mixer, (_task, events)) = setup().await;
+        let sbc = SocketAddr::from(([127, 0, 0, 1], 30000));
+        let a = confs
+            .join(&room("r"), sbc, pcmu(), ParticipantFlags::default())
+            .await
+            .expect("a");
+        let conference_id = applied(&mixer)[0].conference_id.clone();
+        events
+            .send(Event::Talking {
+                conference_id: conference_id.clone(),
+                participant_id: a.participant_id,
+                talking: true,
+            })
+            .await
+            .expect("sent");
+        let mut talking = Vec::new();
+        for _ in 0..200 {
+            talking = confs.list().await[0].talking.clone();
+            if !talking.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(talking, vec![a.participant_id]);
+        events
+            .send(Event::Talking {
+                conference_id,
+                participant_id: a.participant_id,
+                talking: false,
+            })
+            .await
+            .expect("sent");
+        for _ in 0..200 {
+            if confs.list().await[0].talking.is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("still talking");
     }
 }

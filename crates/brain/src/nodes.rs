@@ -161,6 +161,10 @@ pub struct Nodes {
     /// One slice handed out at a time: calls that all find the SBCs full
     /// wait for that one instead of each taking a slice.
     growing: Arc<tokio::sync::Mutex<()>>,
+    /// Nodes declared dead, for whoever moves their work.
+    deaths: tokio::sync::broadcast::Sender<(NodeId, Role)>,
+    /// Conference events from mixers (talkers, recordings).
+    conference_events: tokio::sync::broadcast::Sender<Event>,
 }
 
 /// Cuts the plan into slices with ids 1, 2, ...
@@ -236,6 +240,8 @@ impl Nodes {
             local_addr: incoming.local_addr(),
             tasks: Arc::new(Mutex::new(Vec::new())),
             growing: Arc::new(tokio::sync::Mutex::new(())),
+            deaths: tokio::sync::broadcast::channel(64).0,
+            conference_events: tokio::sync::broadcast::channel(1024).0,
         };
         let accept = {
             let nodes = nodes.clone();
@@ -402,6 +408,10 @@ impl Nodes {
                     Event::MediaTimeout { call_id, leg } => {
                         tracing::info!(node = %id, call = %call_id.0, leg = leg.0, "media timeout");
                     }
+                    Event::Talking { .. } | Event::RecordingDone { .. } => {
+                        tracing::debug!(node = %id, event = ?ev, "conference event");
+                        let _ = self.conference_events.send(ev);
+                    }
                     other => tracing::debug!(node = %id, event = ?other, "node event"),
                 }
             }
@@ -425,6 +435,7 @@ impl Nodes {
                 continue;
             }
             node.alive = false;
+            let _ = self.deaths.send((id.clone(), node.role));
             let calls: Vec<&str> = node.calls.iter().map(|c| c.0.as_str()).collect();
             // Moving the calls and slices to a live SBC is the failover work.
             tracing::error!(node = %id, calls = ?calls, "media node dead; its calls have no media");
@@ -449,6 +460,16 @@ impl Nodes {
             self.metrics.nodes_set(label, "live", live as i64);
             self.metrics.nodes_set(label, "dead", dead as i64);
         }
+    }
+
+    /// Conference events (who talks, recordings done) from every mixer.
+    pub fn conference_events(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.conference_events.subscribe()
+    }
+
+    /// Tells of every node declared dead from now on.
+    pub fn deaths(&self) -> tokio::sync::broadcast::Receiver<(NodeId, Role)> {
+        self.deaths.subscribe()
     }
 
     /// Whether the node answers heartbeats.

@@ -250,11 +250,17 @@ impl Member {
     pub(super) async fn run(&mut self, inbox: &mut mpsc::UnboundedReceiver<CallEvent>) {
         while !self.done {
             let deadline = self.deadline();
+            let mut mixer = self.seat.mixer.clone();
             tokio::select! {
                 ev = inbox.recv() => match ev {
                     Some(ev) => self.on_event(ev).await,
                     None => break,
                 },
+                // The room moved to another mixer: the SBC leg follows it.
+                Ok(()) = mixer.changed(), if !self.ended => {
+                    self.seat.mixer.mark_unchanged();
+                    self.apply().await;
+                }
                 () = tokio::time::sleep_until(deadline.into()) => self.on_timer(Instant::now()).await,
             }
         }
@@ -306,7 +312,7 @@ impl Member {
                         // The mixer has one port per room: RTCP goes there too.
                         rtcp: Rtcp::Mux,
                     },
-                    expected_remote: Some(self.seat.mixer),
+                    expected_remote: Some(*self.seat.mixer.borrow()),
                     latch: false,
                     payload_types,
                     telephone_event_pt: None,
