@@ -359,6 +359,10 @@ impl B2bua {
     }
 
     /// The calls in progress.
+    pub fn conferences(&self) -> &Conferences {
+        &self.ctx.conferences
+    }
+
     pub fn calls(&self) -> Vec<CallInfo> {
         let infos: Vec<CallInfo> = self.ctx.routes().info.values().cloned().collect();
         infos

@@ -328,6 +328,11 @@ impl BrainHandle {
         self.nodes.summary()
     }
 
+    /// The conference rooms with anyone in them.
+    pub async fn conferences(&self) -> Vec<conference::RoomInfo> {
+        self.b2bua.conferences().list().await
+    }
+
     /// Waits until every CDR of a call that has ended is committed to the
     /// store or spooled.
     pub async fn flush_cdrs(&self) {

@@ -333,6 +333,28 @@ fn calls_text(calls: &[brain::b2bua::CallInfo]) -> String {
     out
 }
 
+/// `GET /conferences`: the rooms with anyone in them, one per line.
+fn conferences_text(rooms: &[brain::conference::RoomInfo]) -> String {
+    let mut out = String::from("TENANT ROOM CONFERENCE MIXER PARTICIPANTS TALKING\n");
+    for r in rooms {
+        let talking: Vec<String> = r.talking.iter().map(u32::to_string).collect();
+        out.push_str(&format!(
+            "{} {} {} {} {} {}\n",
+            r.room.tenant.0,
+            r.room.name,
+            r.conference_id,
+            r.mixer.as_deref().unwrap_or("-"),
+            r.participants,
+            if talking.is_empty() {
+                "-".to_string()
+            } else {
+                talking.join(",")
+            }
+        ));
+    }
+    out
+}
+
 async fn serve_metrics(
     listener: TcpListener,
     brain: Arc<BrainHandle>,
@@ -351,6 +373,7 @@ async fn serve_metrics(
                     Some(text)
                 }
                 "/calls" => Some(calls_text(&brain.calls())),
+                "/conferences" => Some(conferences_text(&brain.conferences().await)),
                 _ => None,
             }
         }
