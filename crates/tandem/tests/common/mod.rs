@@ -178,12 +178,17 @@ pub fn have_sipp() -> bool {
 /// SIPp arguments for alice (password `alice-pw`) calling bob once through
 /// `target` with `scenario`, answering tandem's 407.
 pub fn alice_calls_bob(target: String, scenario: &Path) -> Vec<String> {
+    alice_calls(target, "bob", scenario)
+}
+
+/// SIPp arguments for alice calling `callee` (a user or a number) once.
+pub fn alice_calls(target: String, callee: &str, scenario: &Path) -> Vec<String> {
     vec![
         target,
         "-sf".into(),
         scenario.display().to_string(),
         "-s".into(),
-        "bob".into(),
+        callee.into(),
         "-au".into(),
         "alice".into(),
         "-ap".into(),
@@ -191,7 +196,7 @@ pub fn alice_calls_bob(target: String, scenario: &Path) -> Vec<String> {
         // SIPp otherwise puts the server's address in the digest uri;
         // tandem checks it names the Request-URI (RFC 3261 §22.4).
         "-auth_uri".into(),
-        "bob@127.0.0.1".into(),
+        format!("{callee}@127.0.0.1"),
         "-mp".into(),
         free_udp_port().to_string(),
         "-m".into(),
