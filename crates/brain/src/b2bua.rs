@@ -15,6 +15,7 @@ mod limit;
 mod media;
 mod member;
 mod retransmit;
+mod silence;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -134,6 +135,10 @@ pub(crate) enum CallEvent {
         tx: TxId,
         response: Option<Message>,
     },
+    /// The SBC has had no media on this leg for its media timeout.
+    MediaTimeout {
+        leg: proto::snapshot::LegId,
+    },
 }
 
 type CallKey = u64;
@@ -146,6 +151,8 @@ struct Routes {
     txs: HashMap<TxId, CallKey>,
     inboxes: HashMap<CallKey, mpsc::UnboundedSender<CallEvent>>,
     tasks: HashMap<CallKey, AbortHandle>,
+    /// Leg A's Call-ID, which names the call on its SBC.
+    media_calls: HashMap<String, CallKey>,
     /// Via branches of the INVITEs we sent, to recognise one coming back.
     branches: HashSet<String>,
     info: HashMap<CallKey, CallInfo>,
@@ -158,6 +165,7 @@ struct Routes {
 struct Owned {
     dialogs: Vec<(String, String)>,
     txs: Vec<TxId>,
+    media_call: Option<String>,
 }
 
 impl Routes {
@@ -209,7 +217,8 @@ impl B2bua {
         config: B2buaConfig,
     ) -> B2bua {
         let limiter = limit::Limiter::new(config.invite_rate);
-        B2bua {
+        let mut media_events = nodes.media_events();
+        let b2bua = B2bua {
             ctx: Arc::new(Ctx {
                 endpoint,
                 cdrs,
@@ -224,7 +233,24 @@ impl B2bua {
                 routes: Mutex::new(Routes::default()),
                 limiter: Mutex::new(limiter),
             }),
-        }
+        };
+        // Media timeouts go to their calls, for as long as the B2BUA lives.
+        let ctx = Arc::downgrade(&b2bua.ctx);
+        tokio::spawn(async move {
+            loop {
+                let ev = match media_events.recv().await {
+                    Ok(ev) => ev,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                let Some(ctx) = ctx.upgrade() else { return };
+                if let proto::message::Event::MediaTimeout { call_id, leg } = ev {
+                    let key = ctx.routes().media_calls.get(&call_id.0).copied();
+                    ctx.deliver(key, CallEvent::MediaTimeout { leg });
+                }
+            }
+        });
+        b2bua
     }
 
     /// Takes one endpoint event. Never waits: answers go out from tasks,
@@ -316,6 +342,8 @@ impl B2bua {
             let key = routes.next_key;
             if let Some(call_id) = msg.call_id() {
                 routes.add_dialog(key, call_id, &a_tag);
+                routes.media_calls.insert(call_id.to_string(), key);
+                routes.owned.entry(key).or_default().media_call = Some(call_id.to_string());
             }
             routes.add_tx(key, tx);
             routes.inboxes.insert(key, inbox_tx);
@@ -463,6 +491,11 @@ impl Ctx {
             if routes.txs.get(tx) == Some(&key) {
                 routes.txs.remove(tx);
             }
+        }
+        if let Some(c) = &owned.media_call
+            && routes.media_calls.get(c) == Some(&key)
+        {
+            routes.media_calls.remove(c);
         }
         routes.inboxes.remove(&key);
         routes.tasks.remove(&key);

@@ -150,7 +150,7 @@ impl Conferences {
                 confs.move_rooms_off(&dead).await;
             }
         });
-        let mut events = confs.nodes.conference_events();
+        let mut events = confs.nodes.media_events();
         let rooms = Arc::downgrade(&confs.rooms);
         tokio::spawn(async move {
             loop {

@@ -163,8 +163,9 @@ pub struct Nodes {
     growing: Arc<tokio::sync::Mutex<()>>,
     /// Nodes declared dead, for whoever moves their work.
     deaths: tokio::sync::broadcast::Sender<(NodeId, Role)>,
-    /// Conference events from mixers (talkers, recordings).
-    conference_events: tokio::sync::broadcast::Sender<Event>,
+    /// Media events from every node (timeouts, DTMF, talkers,
+    /// recordings), for the calls and rooms they concern.
+    media_events: tokio::sync::broadcast::Sender<Event>,
 }
 
 /// Cuts the plan into slices with ids 1, 2, ...
@@ -241,7 +242,7 @@ impl Nodes {
             tasks: Arc::new(Mutex::new(Vec::new())),
             growing: Arc::new(tokio::sync::Mutex::new(())),
             deaths: tokio::sync::broadcast::channel(64).0,
-            conference_events: tokio::sync::broadcast::channel(1024).0,
+            media_events: tokio::sync::broadcast::channel(1024).0,
         };
         let accept = {
             let nodes = nodes.clone();
@@ -404,16 +405,13 @@ impl Nodes {
             }
             NodeEvent::Event(ev) => {
                 self.lock().registry.on_seen(now, id);
-                match ev {
+                match &ev {
                     Event::MediaTimeout { call_id, leg } => {
                         tracing::info!(node = %id, call = %call_id.0, leg = leg.0, "media timeout");
                     }
-                    Event::Talking { .. } | Event::RecordingDone { .. } => {
-                        tracing::debug!(node = %id, event = ?ev, "conference event");
-                        let _ = self.conference_events.send(ev);
-                    }
                     other => tracing::debug!(node = %id, event = ?other, "node event"),
                 }
+                let _ = self.media_events.send(ev);
             }
             // Death is decided by silence (the sweep), so a node that drops
             // its connection and reconnects at once loses nothing.
@@ -462,9 +460,23 @@ impl Nodes {
         }
     }
 
-    /// Conference events (who talks, recordings done) from every mixer.
-    pub fn conference_events(&self) -> tokio::sync::broadcast::Receiver<Event> {
-        self.conference_events.subscribe()
+    /// Media events from every node: timeouts, DTMF, who talks, recordings.
+    pub fn media_events(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.media_events.subscribe()
+    }
+
+    /// The SBC's current counters of the lease's call.
+    pub async fn stats(&self, lease: &MediaLease) -> Result<Vec<(LegId, LegStats)>, NodeError> {
+        let body = RequestBody::GetStats {
+            call_id: lease.call_id.clone(),
+        };
+        match self.request(lease, body).await? {
+            ReplyBody::Stats { legs, .. } => Ok(legs),
+            _ => Err(NodeError::UnexpectedReply {
+                node: lease.node.clone(),
+                what: "no stats to GetStats",
+            }),
+        }
     }
 
     /// Tells of every node declared dead from now on.

@@ -50,6 +50,10 @@ port_max = 39999
 workers = 1
 # Call legs the in-process SBC carries at most.
 max_streams = 10000
+# No media on a leg for this long, seconds, and the SBC tells the brain; a
+# call whose legs have all gone quiet (and is not on hold) is hung up and
+# its CDR closed, instead of billing on to calls.max_call_secs.
+timeout_secs = 30
 
 [mixer]
 # The in-process mixer's UDP ports for conference audio, which only SBCs
@@ -156,6 +160,7 @@ pub struct Media {
     pub port_max: u16,
     pub workers: u16,
     pub max_streams: u32,
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -259,6 +264,7 @@ impl Default for Media {
             port_max: 39999,
             workers: 1,
             max_streams: 10_000,
+            timeout_secs: 30,
         }
     }
 }
@@ -332,6 +338,7 @@ impl Config {
             m.port_min < m.port_max && m.port_max - m.port_min >= 3,
             "media.port_min must be below media.port_max, with room for at least two port pairs"
         );
+        anyhow::ensure!(m.timeout_secs >= 1, "media.timeout_secs must be at least 1");
         let c = &self.conference;
         anyhow::ensure!(
             [8000, 16000, 32000, 48000].contains(&c.rate),

@@ -431,7 +431,7 @@ fn three_baresip_phones_meet_in_a_conference_and_hear_each_other() {
             return;
         }
     }
-    const CONF_MEDIA: u16 = 36000;
+    const CONF_MEDIA: u16 = 44000;
     let (dir, config) = demo_platform("conference", CONF_MEDIA);
     common::tandem(
         &dir,
@@ -470,7 +470,7 @@ fn three_baresip_phones_meet_in_a_conference_and_hear_each_other() {
         .iter()
         .enumerate()
         .map(|(i, (name, hz))| {
-            let rtp = 37000 + 50 * i as u16;
+            let rtp = 45000 + 50 * i as u16;
             Phone::start(name, &dir, &account(name), &tone(*hz), (rtp, rtp + 49))
         })
         .collect();

@@ -174,3 +174,38 @@ fn callee_hangs_up_and_the_caller_gets_the_bye() {
     drop(up);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Both phones stop sending media and nobody hangs up (a lost BYE, a crashed
+/// phone): after the SBC's media timeout the brain ends the call itself,
+/// BYEs both sides and closes the CDR, instead of billing on for hours.
+#[test]
+fn a_call_with_no_media_either_way_is_hung_up_by_tandem() {
+    if !have_sipp() {
+        return;
+    }
+    let (dir, config) = demo_platform("up-media-timeout", 39000);
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace("[media]\n", "[media]\ntimeout_secs = 2\n"),
+    )
+    .expect("config");
+    let up = up(&dir, &config, "up");
+    // Alice sends 7 s of audio, bob echoes it; then both are silent and
+    // wait for a BYE that only tandem can send.
+    let (alice, bob) = call(&up, &dir, "uac_wait_bye.xml", "uas_answer.xml");
+    assert_passed("alice (gets BYE)", &alice);
+    assert_passed("bob (gets BYE)", &bob);
+
+    let cdr = newest_cdr(&dir);
+    assert_eq!(cdr.disposition, Disposition::Answered);
+    assert_eq!(cdr.hangup_side, HangupSide::System);
+    let talked = cdr.end_at - cdr.answer_at.expect("answered");
+    assert!(
+        (7000..15000).contains(&talked),
+        "the call lasted {talked} ms: 7 s of audio, then a 2 s timeout"
+    );
+    wait_for_sbc_idle(&up);
+    drop(up);
+    let _ = std::fs::remove_dir_all(&dir);
+}

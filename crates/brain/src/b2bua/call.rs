@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 use super::media::{self, SideMedia};
 use super::member::{self, Member, Refusal};
 use super::retransmit::{Due, Retransmit};
+use super::silence::Silence;
 use super::{CallEvent, CallInfo, CallKey, CallState, Ctx};
 use crate::auth::AuthOutcome;
 use crate::cdr::{CallRecord, Ending, leg_stats};
@@ -163,6 +164,7 @@ struct Call {
     early_answer: Option<(usize, SessionDescription)>,
     branches: Vec<String>,
     info: CallInfo,
+    silence: Silence,
 }
 
 pub(crate) async fn run(
@@ -560,6 +562,7 @@ async fn setup(
         early_answer: None,
         branches: Vec::new(),
         info,
+        silence: Silence::default(),
     };
     // The SBC first: ringing someone we cannot carry media for is worse
     // than refusing the call.
@@ -972,6 +975,30 @@ impl Call {
                 let side = self.side_of(&msg);
                 self.on_ack(side, msg).await;
             }
+            CallEvent::MediaTimeout { leg } => self.on_media_timeout(leg).await,
+        }
+    }
+
+    /// No media either way for the SBC's timeout: both phones are gone (a
+    /// BYE lost, a crash, a dropped network), so the call ends rather than
+    /// bill on to its maximum duration. A held call is left alone.
+    async fn on_media_timeout(&mut self, leg: LegId) {
+        if self.phase != Phase::Confirmed || self.legs.iter().any(|l| l.media.held) {
+            return;
+        }
+        let now = match self.ctx.nodes.stats(&self.lease).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(call = %self.info.call_id, error = %e, "no stats after a media timeout");
+                return;
+            }
+        };
+        if self.silence.on_timeout(leg, &now, &[LEG_A, LEG_B]) {
+            tracing::info!(call = %self.info.call_id, "no media either way; hanging up");
+            self.bye(Side::A).await;
+            self.bye(Side::B).await;
+            self.end(Ending::HungUp(HangupSide::System)).await;
+            self.done = true;
         }
     }
 

@@ -21,6 +21,8 @@ pub(crate) struct SideMedia {
     pub codecs: Vec<PayloadType>,
     pub telephone_event: Option<u8>,
     pub rtcp_mux: bool,
+    /// It holds the stream (sendonly, inactive, or c=0.0.0.0).
+    pub held: bool,
 }
 
 /// The SDP body of a message, if it has one. A body of another type is
@@ -74,6 +76,7 @@ pub(crate) fn learn(sdp: &SessionDescription, previous: Option<SocketAddr>) -> S
         codecs,
         telephone_event: m.telephone_event().map(|t| t.payload_type),
         rtcp_mux: m.rtcp_mux(),
+        held: sdp.is_on_hold(0),
     }
 }
 

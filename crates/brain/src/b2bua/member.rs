@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 
 use super::media;
 use super::retransmit::{Due, Retransmit};
+use super::silence::Silence;
 use super::{CallEvent, CallInfo, CallKey, CallState, Ctx};
 use crate::cdr::{CallRecord, Ending, leg_stats};
 use crate::conference::{RoomKey, Seat};
@@ -71,6 +72,7 @@ pub(super) struct Member {
     done: bool,
     /// After our BYE: wait this long for its answer, then go.
     linger_until: Option<Instant>,
+    silence: Silence,
 }
 
 /// What the mixer takes, in the order we would choose if the caller had no
@@ -222,6 +224,7 @@ pub(super) async fn start(
         ended: false,
         done: false,
         linger_until: None,
+        silence: Silence::default(),
     };
     if let Err(e) = ctx.nodes.apply(&m.lease, m.snapshot(1)).await {
         tracing::warn!(error = %e, "SBC refused the conference call");
@@ -364,6 +367,26 @@ impl Member {
                     self.done = true;
                 }
             }
+            CallEvent::MediaTimeout { leg } => self.on_media_timeout(leg).await,
+        }
+    }
+
+    /// The caller has sent nothing for the SBC's timeout (and is not
+    /// holding): they are gone, and so is their seat.
+    async fn on_media_timeout(&mut self, leg: LegId) {
+        if self.ended || self.caller.held || leg != LEG_CALLER {
+            return;
+        }
+        let now = match self.ctx.nodes.stats(&self.lease).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(call = %self.info.call_id, error = %e, "no stats after a media timeout");
+                return;
+            }
+        };
+        if self.silence.on_timeout(leg, &now, &[LEG_CALLER]) {
+            tracing::info!(call = %self.info.call_id, "no media from the caller; hanging up");
+            self.hang_up().await;
         }
     }
 

@@ -25,6 +25,9 @@ pub struct SbcArgs {
     /// Media worker threads.
     #[arg(long, default_value_t = 1)]
     pub workers: u16,
+    /// Seconds without media on a leg before the brain is told.
+    #[arg(long, default_value_t = 30)]
+    pub media_timeout: u64,
     /// Where to serve `GET /metrics` (the SBC's counters), e.g.
     /// 127.0.0.1:8081. Off when not given.
     #[arg(long)]
@@ -40,6 +43,7 @@ pub fn run(args: SbcArgs) -> anyhow::Result<ExitCode> {
         media_ips: args.media_ips,
         max_streams: args.max_streams,
         workers: args.workers,
+        media_timeout: std::time::Duration::from_secs(args.media_timeout.max(1)),
         ..sbc::SbcConfig::default()
     };
     let handle = std::sync::Arc::new(sbc::Sbc::start(config).context("starting the SBC")?);

@@ -273,6 +273,7 @@ fn run(
                 media_ips: vec![config.media.ip],
                 workers: config.media.workers,
                 max_streams: config.media.max_streams,
+                media_timeout: Duration::from_secs(config.media.timeout_secs),
                 ..sbc::SbcConfig::default()
             };
             Some(Arc::new(

@@ -244,7 +244,8 @@ pub fn demo_platform(name: &str, media_base: u16) -> (std::path::PathBuf, std::p
         &config,
         format!(
             "[sip]\nudp = [\"127.0.0.1:0\"]\ntcp = []\n[api]\nlisten = \"127.0.0.1:0\"\n\
-[control]\nlisten = \"127.0.0.1:0\"\n[media]\nport_min = {media_base}\nport_max = {}\n",
+[control]\nlisten = \"127.0.0.1:0\"\n[media]\nport_min = {media_base}\nport_max = {}\n\
+[mixer]\nport = 0\n",
             media_base + 999
         ),
     )
