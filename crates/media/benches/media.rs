@@ -74,6 +74,26 @@ fn dsp(c: &mut Criterion) {
     c.bench_function("vad 20 ms at 8 kHz", |b| {
         b.iter(|| vad.process(black_box(&pcm)))
     });
+    let mut level = media::LevelControl::new(media::LevelConfig::default());
+    let mut frame = pcm.clone();
+    c.bench_function("level control 20 ms at 8 kHz", |b| {
+        b.iter(|| {
+            frame.copy_from_slice(&pcm);
+            level.process(black_box(&mut frame), true)
+        })
+    });
+    for rate in [8000u32, 16000, 48000] {
+        let n = rate as usize / 50;
+        let input = tone(rate, 440.0, 8000.0, n);
+        let mut d = media::Denoiser::new(rate, n).expect("denoiser");
+        let mut frame = input.clone();
+        c.bench_function(&format!("denoise 20 ms at {rate} Hz"), |b| {
+            b.iter(|| {
+                frame.copy_from_slice(&input);
+                d.process(black_box(&mut frame))
+            })
+        });
+    }
     // One good frame then one lost: the loss pays for the pitch search.
     for rate in [8000u32, 48000] {
         let n = rate as usize / 50;

@@ -10,14 +10,18 @@
 //! - [`resample`]: fixed-ratio polyphase resampling between 8, 16, 32 and 48 kHz.
 //! - [`vad`]: energy and zero-crossing voice activity detection with levels.
 //! - [`plc`]: packet-loss concealment by pitch-period repetition with fade.
+//! - [`level`]: level control (speech towards a target level, no clicks).
+//! - [`denoise`]: noise suppression (RNNoise) at any of the rates.
 //! - [`wav`]: 16-bit PCM WAV files, mono or stereo.
 //! - [`analysis`]: level, single-frequency power and click measurements.
 //! - [`simd`]: run-time AVX2 dispatch for the vectorisable loops.
 
 pub mod analysis;
 pub mod codec;
+pub mod denoise;
 pub mod g711;
 pub mod g722;
+pub mod level;
 #[cfg(feature = "opus")]
 pub mod opus;
 pub mod plc;
@@ -27,6 +31,8 @@ pub mod vad;
 pub mod wav;
 
 pub use codec::{AnyCodec, Codec, CodecError, CodecKind};
+pub use denoise::Denoiser;
+pub use level::{LevelConfig, LevelControl};
 pub use plc::Concealer;
 pub use resample::Resampler;
 pub use vad::{Vad, VadConfig};
