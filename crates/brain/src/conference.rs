@@ -7,7 +7,7 @@
 //! versions a mixer sees only grow. The first to join places the room on a
 //! mixer; the last to leave releases it there.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -54,6 +54,10 @@ impl Default for ConferenceConfig {
 pub enum ConferenceError {
     #[error("conference {0} is full")]
     Full(String),
+    #[error("conference {0} is locked")]
+    Locked(String),
+    #[error("conference {0} is ending")]
+    Ending(String),
     #[error(transparent)]
     Node(#[from] NodeError),
     #[error("mixer refused the conference: {0}")]
@@ -67,14 +71,44 @@ pub struct RoomKey {
     pub name: String,
 }
 
+/// What a participant's call must follow of its room as it changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomView {
+    /// Where the room is mixed now (it moves when a mixer dies).
+    pub mixer: SocketAddr,
+    /// Participants told to leave.
+    pub kicked: BTreeSet<u32>,
+    /// The room was ended: everyone leaves.
+    pub ended: bool,
+}
+
+/// How a participant joins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JoinAs {
+    pub flags: ParticipantFlags,
+    /// Their leaving ends the room for everyone (a moderator's call).
+    pub end_on_exit: bool,
+}
+
 /// One participant's place in a room.
 #[derive(Debug, Clone)]
 pub struct Seat {
     pub room: RoomKey,
     pub participant_id: u32,
-    /// Where the participant's SBC leg sends its audio; it changes when the
-    /// room moves to another mixer.
-    pub mixer: watch::Receiver<SocketAddr>,
+    pub view: watch::Receiver<RoomView>,
+}
+
+impl Seat {
+    /// Where the participant's SBC leg sends its audio.
+    pub fn mixer(&self) -> SocketAddr {
+        self.view.borrow().mixer
+    }
+
+    /// Kicked, or the room was ended.
+    pub fn must_leave(&self) -> bool {
+        let v = self.view.borrow();
+        v.ended || v.kicked.contains(&self.participant_id)
+    }
 }
 
 /// A live room, for operators.
@@ -93,8 +127,14 @@ pub struct RoomInfo {
 struct Room {
     id: ConferenceId,
     place: Option<MixerPlace>,
-    /// Tells the participants' calls where the room is mixed now.
-    mixer_addr: watch::Sender<SocketAddr>,
+    /// What the participants' calls follow: the mixer, kicks, the end.
+    view: watch::Sender<RoomView>,
+    /// No one new gets in.
+    locked: bool,
+    /// Participants whose leaving ends the room.
+    end_on_exit: BTreeSet<u32>,
+    /// Where the mix is recorded, if it is.
+    recording: Option<String>,
     version: u64,
     next_id: u32,
     participants: BTreeMap<u32, Participant>,
@@ -205,7 +245,7 @@ impl Conferences {
             self.push(r, &place).await?;
         }
         // The SBC legs follow once the new mixer knows everyone.
-        r.mixer_addr.send_replace(place.addr);
+        r.view.send_modify(|v| v.mixer = place.addr);
         Ok(place)
     }
 
@@ -225,7 +265,15 @@ impl Conferences {
                 let room = Arc::new(tokio::sync::Mutex::new(Room {
                     id: id.clone(),
                     place: None,
-                    mixer_addr: watch::channel(SocketAddr::from(([0, 0, 0, 0], 0))).0,
+                    view: watch::channel(RoomView {
+                        mixer: SocketAddr::from(([0, 0, 0, 0], 0)),
+                        kicked: BTreeSet::new(),
+                        ended: false,
+                    })
+                    .0,
+                    locked: false,
+                    end_on_exit: BTreeSet::new(),
+                    recording: None,
                     version: 0,
                     next_id: 1,
                     participants: BTreeMap::new(),
@@ -245,10 +293,18 @@ impl Conferences {
         room: &RoomKey,
         sbc: SocketAddr,
         payload: PayloadType,
-        flags: ParticipantFlags,
+        join: JoinAs,
     ) -> Result<Seat, ConferenceError> {
         let handle = self.room(room);
         let mut r = handle.lock().await;
+        if r.view.borrow().ended {
+            // Being emptied: this caller starts the room afresh once it is.
+            drop(r);
+            return Err(ConferenceError::Ending(room.name.clone()));
+        }
+        if r.locked {
+            return Err(ConferenceError::Locked(room.name.clone()));
+        }
         if r.participants.len() >= self.config.max_participants {
             return Err(ConferenceError::Full(room.name.clone()));
         }
@@ -271,9 +327,12 @@ impl Conferences {
                 sbc_endpoint: sbc,
                 payload_type: payload,
                 ssrc: sip::ids::random_u64() as u32,
-                flags,
+                flags: join.flags,
             },
         );
+        if join.end_on_exit {
+            r.end_on_exit.insert(participant_id);
+        }
         if let Err(e) = self.push(&mut r, &place).await {
             r.participants.remove(&participant_id);
             if r.participants.is_empty() {
@@ -286,7 +345,7 @@ impl Conferences {
         Ok(Seat {
             room: room.clone(),
             participant_id,
-            mixer: r.mixer_addr.subscribe(),
+            view: r.view.subscribe(),
         })
     }
 
@@ -297,6 +356,10 @@ impl Conferences {
         let mut r = handle.lock().await;
         r.participants.remove(&seat.participant_id)?;
         r.talking.remove(&seat.participant_id);
+        if r.end_on_exit.remove(&seat.participant_id) && !r.participants.is_empty() {
+            tracing::info!(conference = %r.id.0, participant = seat.participant_id, "the moderator left: the conference ends");
+            r.view.send_modify(|v| v.ended = true);
+        }
         let place = r.place.clone()?;
         self.nodes.mixer_participants(&place, -1);
         let stats = self.stats(&r, &place, seat.participant_id).await;
@@ -324,6 +387,81 @@ impl Conferences {
             return Ok(());
         };
         self.push(&mut r, &place).await
+    }
+
+    fn existing(&self, key: &RoomKey) -> Option<RoomHandle> {
+        let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        rooms.by_key.get(key).cloned()
+    }
+
+    /// Locks the room (no one new gets in: 503 to callers) or unlocks it.
+    /// False when there is no such room.
+    pub async fn lock(&self, key: &RoomKey, locked: bool) -> bool {
+        let Some(room) = self.existing(key) else {
+            return false;
+        };
+        room.lock().await.locked = locked;
+        true
+    }
+
+    /// Tells a participant's call to hang up; false when not in the room.
+    pub async fn kick(&self, key: &RoomKey, participant: u32) -> bool {
+        let Some(room) = self.existing(key) else {
+            return false;
+        };
+        let r = room.lock().await;
+        if !r.participants.contains_key(&participant) {
+            return false;
+        }
+        r.view.send_modify(|v| {
+            v.kicked.insert(participant);
+        });
+        true
+    }
+
+    /// Ends the room: every participant's call hangs up.
+    pub async fn end(&self, key: &RoomKey) -> bool {
+        let Some(room) = self.existing(key) else {
+            return false;
+        };
+        room.lock().await.view.send_modify(|v| v.ended = true);
+        true
+    }
+
+    /// Mutes or unmutes a participant, or makes them deaf or not.
+    pub async fn set_participant(
+        &self,
+        key: &RoomKey,
+        participant: u32,
+        flags: ParticipantFlags,
+    ) -> Result<bool, ConferenceError> {
+        let Some(room) = self.existing(key) else {
+            return Ok(false);
+        };
+        let seat = Seat {
+            room: key.clone(),
+            participant_id: participant,
+            view: room.lock().await.view.subscribe(),
+        };
+        self.set_flags(&seat, flags).await.map(|()| true)
+    }
+
+    /// Starts recording the room's mix to `path` (a WAV file on the mixer),
+    /// or stops with `None`.
+    pub async fn record(
+        &self,
+        key: &RoomKey,
+        path: Option<String>,
+    ) -> Result<bool, ConferenceError> {
+        let Some(room) = self.existing(key) else {
+            return Ok(false);
+        };
+        let mut r = room.lock().await;
+        r.recording = path;
+        let Some(place) = r.place.clone() else {
+            return Ok(true);
+        };
+        self.push(&mut r, &place).await.map(|()| true)
     }
 
     /// The live rooms.
@@ -364,7 +502,10 @@ impl Conferences {
             sample_rate: self.config.sample_rate,
             tick_ms: self.config.tick_ms,
             max_speakers: self.config.max_speakers,
-            options: self.config.options.clone(),
+            options: ConferenceOptions {
+                recording: r.recording.clone(),
+                ..self.config.options.clone()
+            },
             participants: r.participants.values().cloned().collect(),
         };
         match self
@@ -621,7 +762,7 @@ mod tests {
     async fn joins_and_leaves_become_growing_snapshots_and_the_last_out_closes() {
         let (confs, mixer, _events) = setup().await;
         let sbc = |p| SocketAddr::from(([127, 0, 0, 1], p));
-        let f = ParticipantFlags::default();
+        let f = JoinAs::default();
         let a = confs
             .join(&room("r"), sbc(30000), pcmu(), f)
             .await
@@ -630,7 +771,7 @@ mod tests {
             .join(&room("r"), sbc(30002), pcmu(), f)
             .await
             .expect("b");
-        let (a_at, b_at) = (*a.mixer.borrow(), *b.mixer.borrow());
+        let (a_at, b_at) = (a.mixer(), b.mixer());
         assert_eq!(a_at, b_at, "one room, one mixer port");
         assert_eq!(a_at.ip(), std::net::IpAddr::from([127, 0, 0, 1]));
         let snaps = applied(&mixer);
@@ -646,7 +787,7 @@ mod tests {
             .join(&room("s"), sbc(30004), pcmu(), f)
             .await
             .expect("c");
-        assert_ne!(c.mixer.borrow().port(), a_at.port());
+        assert_ne!(c.mixer().port(), a_at.port());
 
         let stats = confs.leave(&a).await.expect("a's figures");
         assert_eq!(stats.packets_in, 50);
@@ -672,7 +813,7 @@ mod tests {
         *mixer.refuse.lock().expect("lock") = true;
         let sbc = SocketAddr::from(([127, 0, 0, 1], 30000));
         let err = confs
-            .join(&room("r"), sbc, pcmu(), ParticipantFlags::default())
+            .join(&room("r"), sbc, pcmu(), JoinAs::default())
             .await
             .expect_err("refused");
         assert!(matches!(err, ConferenceError::Refused(_)), "{err}");
@@ -692,7 +833,7 @@ mod tests {
         let confs = Conferences::new(nodes, ConferenceConfig::default());
         let sbc = SocketAddr::from(([127, 0, 0, 1], 30000));
         let err = confs
-            .join(&room("r"), sbc, pcmu(), ParticipantFlags::default())
+            .join(&room("r"), sbc, pcmu(), JoinAs::default())
             .await
             .expect_err("no mixer");
         assert!(
@@ -705,7 +846,7 @@ mod tests {
     async fn a_dead_mixers_rooms_move_to_a_live_one_and_calls_are_told() {
         let (confs, _first, (first_task, _events)) = setup().await;
         let sbc = |p| SocketAddr::from(([127, 0, 0, 1], p));
-        let f = ParticipantFlags::default();
+        let f = JoinAs::default();
         let mut a = confs
             .join(&room("r"), sbc(30000), pcmu(), f)
             .await
@@ -714,7 +855,7 @@ mod tests {
             .join(&room("r"), sbc(30002), pcmu(), f)
             .await
             .expect("b");
-        assert_eq!(a.mixer.borrow_and_update().port(), 40000);
+        assert_eq!(a.view.borrow_and_update().mixer.port(), 40000);
 
         let second = FakeMixer::new("mixer-2", 41000);
         let _node2 = second.connect(&confs.nodes);
@@ -722,13 +863,13 @@ mod tests {
         until("mixer-2 connects", || confs.nodes.is_alive(&id2)).await;
         // mixer-1 stops heartbeating: declared dead after dead_after.
         first_task.abort();
-        tokio::time::timeout(Duration::from_secs(5), a.mixer.changed())
+        tokio::time::timeout(Duration::from_secs(5), a.view.changed())
             .await
             .expect("told in time")
             .expect("room alive");
-        let now = *a.mixer.borrow();
+        let now = a.mixer();
         assert_eq!(now.port(), 41000, "the room is on mixer-2 now");
-        assert_eq!(*b.mixer.borrow(), now);
+        assert_eq!(b.mixer(), now);
         let snaps = applied(&second);
         let last = snaps.last().expect("mixer-2 got the room");
         assert_eq!(last.participants.len(), 2, "with everyone in it");
@@ -746,7 +887,7 @@ mod tests {
         let (confs, mixer, (_task, events)) = setup().await;
         let sbc = SocketAddr::from(([127, 0, 0, 1], 30000));
         let a = confs
-            .join(&room("r"), sbc, pcmu(), ParticipantFlags::default())
+            .join(&room("r"), sbc, pcmu(), JoinAs::default())
             .await
             .expect("a");
         let conference_id = applied(&mixer)[0].conference_id.clone();
@@ -782,5 +923,101 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("still talking");
+    }
+
+    #[tokio::test]
+    async fn lock_kick_and_the_moderators_exit() {
+        let (confs, mixer, _node) = setup().await;
+        let sbc = |p| SocketAddr::from(([127, 0, 0, 1], p));
+        let moderator = JoinAs {
+            flags: ParticipantFlags {
+                moderator: true,
+                ..ParticipantFlags::default()
+            },
+            end_on_exit: true,
+        };
+        let m = confs
+            .join(&room("r"), sbc(30000), pcmu(), moderator)
+            .await
+            .expect("m");
+        let a = confs
+            .join(&room("r"), sbc(30002), pcmu(), JoinAs::default())
+            .await
+            .expect("a");
+        let b = confs
+            .join(&room("r"), sbc(30004), pcmu(), JoinAs::default())
+            .await
+            .expect("b");
+        assert!(
+            applied(&mixer).last().expect("snap").participants[0]
+                .flags
+                .moderator
+        );
+
+        assert!(confs.lock(&room("r"), true).await);
+        let err = confs
+            .join(&room("r"), sbc(30006), pcmu(), JoinAs::default())
+            .await
+            .expect_err("locked");
+        assert!(matches!(err, ConferenceError::Locked(_)), "{err}");
+        assert!(confs.lock(&room("r"), false).await);
+        assert!(!confs.lock(&room("nowhere"), true).await);
+
+        // Muting by the operator reaches the mixer.
+        let muted = ParticipantFlags {
+            muted: true,
+            ..ParticipantFlags::default()
+        };
+        assert!(
+            confs
+                .set_participant(&room("r"), a.participant_id, muted)
+                .await
+                .expect("mute")
+        );
+        let last = applied(&mixer).last().cloned().expect("snap");
+        let pa = last
+            .participants
+            .iter()
+            .find(|p| p.participant_id == a.participant_id);
+        assert!(pa.is_some_and(|p| p.flags.muted));
+
+        assert!(confs.kick(&room("r"), a.participant_id).await);
+        assert!(a.must_leave(), "a is told to go");
+        assert!(!b.must_leave() && !m.must_leave(), "nobody else");
+        confs.leave(&a).await;
+
+        // The moderator leaves: the room ends for everyone left.
+        confs.leave(&m).await;
+        assert!(b.must_leave(), "b is told the room ended");
+        let err = confs
+            .join(&room("r"), sbc(30008), pcmu(), JoinAs::default())
+            .await
+            .expect_err("ending");
+        assert!(matches!(err, ConferenceError::Ending(_)), "{err}");
+        confs.leave(&b).await;
+        // Empty and gone: the next caller starts it afresh.
+        confs
+            .join(&room("r"), sbc(30010), pcmu(), JoinAs::default())
+            .await
+            .expect("a new room");
+    }
+
+    #[tokio::test]
+    async fn recording_is_in_the_snapshot() {
+        let (confs, mixer, _node) = setup().await;
+        let sbc = SocketAddr::from(([127, 0, 0, 1], 30000));
+        confs
+            .join(&room("r"), sbc, pcmu(), JoinAs::default())
+            .await
+            .expect("a");
+        assert!(
+            confs
+                .record(&room("r"), Some("/tmp/r.wav".into()))
+                .await
+                .expect("record")
+        );
+        let last = applied(&mixer).last().cloned().expect("snap");
+        assert_eq!(last.options.recording.as_deref(), Some("/tmp/r.wav"));
+        assert!(last.options.join_leave_tones, "the configured options stay");
     }
 }

@@ -26,7 +26,7 @@ use super::retransmit::{Due, Retransmit};
 use super::silence::Silence;
 use super::{CallEvent, CallInfo, CallKey, CallState, Ctx};
 use crate::cdr::{CallRecord, Ending, leg_stats};
-use crate::conference::{RoomKey, Seat};
+use crate::conference::{ConferenceError, JoinAs, RoomKey, Seat};
 use crate::nodes::MediaLease;
 
 const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO";
@@ -193,14 +193,30 @@ pub(super) async fn start(
     let sbc = std::net::SocketAddr::new(lease.addr, port_b);
     let seat = match ctx
         .conferences
-        .join(&room_key, sbc, codec.clone(), flags)
+        .join(
+            &room_key,
+            sbc,
+            codec.clone(),
+            JoinAs {
+                flags,
+                end_on_exit: false,
+            },
+        )
         .await
     {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, room = %room_key.name, "cannot join conference");
             ctx.nodes.free(&lease);
-            return refuse(503, "Conference unavailable", record);
+            let (code, reason) = match e {
+                ConferenceError::Locked(_) => (403, "Conference locked"),
+                ConferenceError::Full(_) => (486, "Conference full"),
+                ConferenceError::Ending(_) => (480, "Conference ending"),
+                ConferenceError::Node(_) | ConferenceError::Refused(_) => {
+                    (503, "Conference unavailable")
+                }
+            };
+            return refuse(code, reason, record);
         }
     };
     info.callee = room_key.name.clone();
@@ -253,16 +269,22 @@ impl Member {
     pub(super) async fn run(&mut self, inbox: &mut mpsc::UnboundedReceiver<CallEvent>) {
         while !self.done {
             let deadline = self.deadline();
-            let mut mixer = self.seat.mixer.clone();
+            let mut view = self.seat.view.clone();
             tokio::select! {
                 ev = inbox.recv() => match ev {
                     Some(ev) => self.on_event(ev).await,
                     None => break,
                 },
-                // The room moved to another mixer: the SBC leg follows it.
-                Ok(()) = mixer.changed(), if !self.ended => {
-                    self.seat.mixer.mark_unchanged();
-                    self.apply().await;
+                // Kicked or the room ended: we hang up. The room moved to
+                // another mixer: the SBC leg follows it.
+                Ok(()) = view.changed(), if !self.ended => {
+                    self.seat.view.mark_unchanged();
+                    if self.seat.must_leave() {
+                        tracing::info!(call = %self.info.call_id, "told to leave the conference");
+                        self.hang_up().await;
+                    } else {
+                        self.apply().await;
+                    }
                 }
                 () = tokio::time::sleep_until(deadline.into()) => self.on_timer(Instant::now()).await,
             }
@@ -315,7 +337,7 @@ impl Member {
                         // The mixer has one port per room: RTCP goes there too.
                         rtcp: Rtcp::Mux,
                     },
-                    expected_remote: Some(*self.seat.mixer.borrow()),
+                    expected_remote: Some(self.seat.mixer()),
                     latch: false,
                     payload_types,
                     telephone_event_pt: None,
