@@ -333,6 +333,11 @@ impl BrainHandle {
         self.b2bua.conferences().list().await
     }
 
+    /// The rooms, to lock, kick, mute, record or end.
+    pub fn rooms(&self) -> &conference::Conferences {
+        self.b2bua.conferences()
+    }
+
     /// Waits until every CDR of a call that has ended is committed to the
     /// store or spooled.
     pub async fn flush_cdrs(&self) {

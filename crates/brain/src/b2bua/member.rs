@@ -57,7 +57,11 @@ pub(super) struct Member {
     dialog: Dialog,
     peer: Peer,
     lease: MediaLease,
-    seat: Seat,
+    room: RoomKey,
+    /// `None` until the caller's media is known (a late offer: until the ACK).
+    seat: Option<Seat>,
+    /// Our offer in the 200, when the INVITE had none: the ACK answers it.
+    late_offer: Option<SessionDescription>,
     codec: PayloadType,
     caller: CallerMedia,
     /// Our current SDP, re-sent in answers to offerless re-INVITEs.
@@ -153,10 +157,7 @@ pub(super) async fn start(
         }))
     };
     let offer = match media::sdp_of(invite) {
-        Ok(Some(o)) => o,
-        // A late offer would have us offer in the 200 and learn the
-        // caller's media from the ACK; not supported yet.
-        Ok(None) => return refuse(488, "Offer required", record),
+        Ok(o) => o,
         Err(code) => return refuse(code, "Bad SDP", record),
     };
     let contact = super::call::contact_for(ctx, from.transport);
@@ -170,85 +171,79 @@ pub(super) async fn start(
             return refuse(503, "No media relay", record);
         }
     };
-    let &[port_a, port_b] = lease.ports.as_slice() else {
+    let &[port_a, _] = lease.ports.as_slice() else {
         ctx.nodes.free(&lease);
         return refuse(503, "No media relay", record);
-    };
-    let (answer, codec, caller) = match negotiate(&offer, lease.addr, port_a, 1) {
-        Ok(x) => x,
-        Err(code) => {
-            ctx.nodes.free(&lease);
-            return refuse(code, "No codec the conference takes", record);
-        }
     };
     let room_key = RoomKey {
         tenant: tenant.id,
         name: room,
     };
-    let flags = ParticipantFlags {
-        muted: caller.held,
-        deaf: caller.held,
-        moderator: false,
-    };
-    let sbc = std::net::SocketAddr::new(lease.addr, port_b);
-    let seat = match ctx
-        .conferences
-        .join(
-            &room_key,
-            sbc,
-            codec.clone(),
-            JoinAs {
-                flags,
-                end_on_exit: false,
-            },
-        )
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, room = %room_key.name, "cannot join conference");
-            ctx.nodes.free(&lease);
-            let (code, reason) = match e {
-                ConferenceError::Locked(_) => (403, "Conference locked"),
-                ConferenceError::Full(_) => (486, "Conference full"),
-                ConferenceError::Ending(_) => (480, "Conference ending"),
-                ConferenceError::Node(_) | ConferenceError::Refused(_) => {
-                    (503, "Conference unavailable")
-                }
-            };
-            return refuse(code, reason, record);
-        }
+    // With an offer we answer it; without (a late offer) we offer what the
+    // mixer takes in the 200 and the caller answers in the ACK, when the
+    // seat is taken.
+    let (local_sdp, late, media) = match offer {
+        Some(offer) => match negotiate(&offer, lease.addr, port_a, 1) {
+            Ok((answer, codec, caller)) => (answer, None, Some((codec, caller))),
+            Err(code) => {
+                ctx.nodes.free(&lease);
+                return refuse(code, "No codec the conference takes", record);
+            }
+        },
+        None => match late_offer(lease.addr, port_a) {
+            Ok(offer) => (offer.clone(), Some(offer), None),
+            Err(_) => {
+                ctx.nodes.free(&lease);
+                return refuse(500, "Cannot make an offer", record);
+            }
+        },
     };
     info.callee = room_key.name.clone();
     info.media_node = Some(lease.node.clone());
+    let seated_now = media.is_some();
+    let (codec, caller) = media.unwrap_or_else(|| {
+        (
+            PayloadType {
+                pt: 0,
+                name: String::new(),
+                clock_rate: 8000,
+                channels: 1,
+            },
+            CallerMedia {
+                remote: None,
+                rtcp_mux: false,
+                telephone_event: None,
+                held: false,
+            },
+        )
+    });
     let mut m = Member {
         ctx: ctx.clone(),
         key,
         dialog,
         peer: from,
         lease,
-        seat,
+        room: room_key,
+        seat: None,
+        late_offer: late,
         codec,
         caller,
-        local_sdp: answer,
+        local_sdp,
         version: 0,
         record,
         info,
         retransmit: None,
         hangup_at: None,
-        flags,
+        flags: ParticipantFlags::default(),
         ended: false,
         done: false,
         linger_until: None,
         silence: Silence::default(),
     };
-    if let Err(e) = ctx.nodes.apply(&m.lease, m.snapshot(1)).await {
-        tracing::warn!(error = %e, "SBC refused the conference call");
-        m.ctx.conferences.leave(&m.seat).await;
+    if seated_now && let Err((code, reason)) = m.take_seat().await {
         ctx.nodes.free(&m.lease);
-        return refuse(503, "Media relay unavailable", m.record);
+        return refuse(code, reason, m.record);
     }
-    m.version = 1;
     let mut ok = m.dialog.response(invite, 200, None);
     ok.push_header(HeaderName::Allow, ALLOW);
     ok.set_body(m.local_sdp.to_string(), Some(SDP));
@@ -265,11 +260,115 @@ pub(super) async fn start(
     Ok(m)
 }
 
+/// Our offer to a caller who made none: the codecs the mixer takes and
+/// telephone-events, at the SBC's port facing the caller.
+fn late_offer(addr: std::net::IpAddr, port: u16) -> Result<SessionDescription, u16> {
+    let mut b = sdp::OfferBuilder::new(addr, port).origin("tandem", "1", 1);
+    for c in capabilities().media[0].codecs.iter().cloned() {
+        b = b.codec(c);
+    }
+    b.telephone_event(sdp::EventRanges::dtmf())
+        .ptime(20)
+        .build()
+        .map_err(|e| e.sip_status())
+}
+
 impl Member {
+    /// Joins the room and sets up the SBC for the media now known.
+    async fn take_seat(&mut self) -> Result<(), (u16, &'static str)> {
+        self.flags = ParticipantFlags {
+            muted: self.caller.held,
+            deaf: self.caller.held,
+            moderator: false,
+        };
+        let sbc = std::net::SocketAddr::new(self.lease.addr, self.lease.ports[1]);
+        let join = JoinAs {
+            flags: self.flags,
+            end_on_exit: false,
+        };
+        let seat = match self
+            .ctx
+            .conferences
+            .join(&self.room, sbc, self.codec.clone(), join)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, room = %self.room.name, "cannot join conference");
+                return Err(match e {
+                    ConferenceError::Locked(_) => (403, "Conference locked"),
+                    ConferenceError::Full(_) => (486, "Conference full"),
+                    ConferenceError::Ending(_) => (480, "Conference ending"),
+                    ConferenceError::Node(_) | ConferenceError::Refused(_) => {
+                        (503, "Conference unavailable")
+                    }
+                });
+            }
+        };
+        self.seat = Some(seat);
+        self.version += 1;
+        if let Err(e) = self
+            .ctx
+            .nodes
+            .apply(&self.lease, self.snapshot(self.version))
+            .await
+        {
+            tracing::warn!(error = %e, "SBC refused the conference call");
+            if let Some(seat) = self.seat.take() {
+                self.ctx.conferences.leave(&seat).await;
+            }
+            return Err((503, "Media relay unavailable"));
+        }
+        Ok(())
+    }
+
+    /// The ACK to our late offer: its answer tells how the caller sends.
+    async fn on_late_answer(&mut self, ack: &Message) {
+        let Some(offer) = self.late_offer.take() else {
+            return;
+        };
+        let stream = match media::sdp_of(ack) {
+            Ok(Some(answer)) => sdp::negotiated(&offer, &answer)
+                .ok()
+                .and_then(|s| s.into_iter().next())
+                .filter(|s| s.accepted && s.codec.is_some()),
+            _ => None,
+        };
+        let Some(stream) = stream else {
+            // RFC 3261 §13.3.1.4: an ACK without an acceptable answer
+            // leaves a session we cannot run; end it.
+            tracing::info!(call = %self.info.call_id, "no usable answer in the ACK");
+            self.hang_up().await;
+            return;
+        };
+        if let Some(c) = stream.codec.as_ref() {
+            self.codec = PayloadType {
+                pt: c.payload_type,
+                name: c.encoding.clone(),
+                clock_rate: c.clock_rate,
+                channels: u8::try_from(c.channels).unwrap_or(1),
+            };
+        }
+        self.caller = CallerMedia {
+            remote: stream
+                .answerer
+                .as_ref()
+                .and_then(|e| e.rtp())
+                .filter(|a| !a.ip().is_unspecified() && a.port() != 0),
+            rtcp_mux: stream.rtcp_mux,
+            telephone_event: stream.telephone_event.as_ref().map(|t| t.payload_type),
+            held: stream.answerer_holds,
+        };
+        if let Err((code, reason)) = self.take_seat().await {
+            tracing::info!(call = %self.info.call_id, code, reason, "seat refused after the ACK");
+            self.hang_up().await;
+        }
+    }
+
     pub(super) async fn run(&mut self, inbox: &mut mpsc::UnboundedReceiver<CallEvent>) {
         while !self.done {
             let deadline = self.deadline();
-            let mut view = self.seat.view.clone();
+            let mut view = self.seat.as_ref().map(|s| s.view.clone());
             tokio::select! {
                 ev = inbox.recv() => match ev {
                     Some(ev) => self.on_event(ev).await,
@@ -277,9 +376,18 @@ impl Member {
                 },
                 // Kicked or the room ended: we hang up. The room moved to
                 // another mixer: the SBC leg follows it.
-                Ok(()) = view.changed(), if !self.ended => {
-                    self.seat.view.mark_unchanged();
-                    if self.seat.must_leave() {
+                Some(Ok(())) = async { match view.as_mut() {
+                    Some(v) => Some(v.changed().await),
+                    None => std::future::pending().await,
+                } }, if !self.ended => {
+                    let leave = match self.seat.as_mut() {
+                        Some(seat) => {
+                            seat.view.mark_unchanged();
+                            seat.must_leave()
+                        }
+                        None => false,
+                    };
+                    if leave {
                         tracing::info!(call = %self.info.call_id, "told to leave the conference");
                         self.hang_up().await;
                     } else {
@@ -337,7 +445,7 @@ impl Member {
                         // The mixer has one port per room: RTCP goes there too.
                         rtcp: Rtcp::Mux,
                     },
-                    expected_remote: Some(self.seat.mixer()),
+                    expected_remote: self.seat.as_ref().map(Seat::mixer),
                     latch: false,
                     payload_types,
                     telephone_event_pt: None,
@@ -373,6 +481,9 @@ impl Member {
                 let seq = msg.cseq().map_or(0, |c| c.seq);
                 if self.retransmit.as_ref().is_some_and(|r| r.seq == seq) {
                     self.retransmit = None;
+                }
+                if self.late_offer.is_some() {
+                    self.on_late_answer(&msg).await;
                 }
             }
             // Already answered: a CANCEL that crossed our 200 changes nothing.
@@ -559,7 +670,10 @@ impl Member {
     async fn set_held(&mut self) {
         self.flags.muted = self.caller.held;
         self.flags.deaf = self.caller.held;
-        if let Err(e) = self.ctx.conferences.set_flags(&self.seat, self.flags).await {
+        let Some(seat) = self.seat.as_ref() else {
+            return;
+        };
+        if let Err(e) = self.ctx.conferences.set_flags(seat, self.flags).await {
             tracing::warn!(call = %self.info.call_id, error = %e, "hold not applied in the room");
         }
     }
@@ -571,11 +685,20 @@ impl Member {
         }
         self.ended = true;
         self.set_state(CallState::Ending);
-        if let Some(stats) = self.ctx.conferences.leave(&self.seat).await {
+        let seat = self.seat.take();
+        if let Some(seat) = seat.as_ref()
+            && let Some(stats) = self.ctx.conferences.leave(seat).await
+        {
             // What the mixer heard from and sent to this caller.
             self.record.leg_b = Some(leg_stats(&stats));
         }
-        match self.ctx.nodes.release(&self.lease).await {
+        // Nothing was set up on the SBC for a late offer never answered.
+        let released = if self.version > 0 {
+            self.ctx.nodes.release(&self.lease).await
+        } else {
+            Ok(Vec::new())
+        };
+        match released {
             Ok(legs) => {
                 for (leg, stats) in legs {
                     if leg == LEG_CALLER {

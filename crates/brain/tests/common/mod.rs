@@ -73,6 +73,56 @@ impl NodeHandler for FakeSbc {
     }
 }
 
+/// A mixer that records what it is told and answers like a real one.
+struct FakeMixer {
+    requests: Requests,
+}
+
+/// The fake mixer's one port.
+pub const MIXER_PORT: u16 = 42000;
+
+impl NodeHandler for FakeMixer {
+    fn hello(&mut self) -> Hello {
+        let mut hello = Hello::new(
+            NodeId("mixer-1".into()),
+            Role::Mixer,
+            Capacity {
+                max_streams: 1000,
+                workers: 1,
+            },
+        );
+        hello.media_addrs = vec![IpAddr::from(SBC_IP)];
+        hello.ranges = vec![proto::snapshot::PortRange {
+            id: proto::snapshot::RangeId(1),
+            bind_ip: IpAddr::from(SBC_IP),
+            vip: None,
+            first_port: MIXER_PORT,
+            last_port: MIXER_PORT,
+        }];
+        hello
+    }
+
+    fn load(&mut self) -> Load {
+        Load::default()
+    }
+
+    fn handle(&mut self, request: RequestBody) -> Result<ReplyBody, ErrorBody> {
+        let reply = match &request {
+            RequestBody::ApplyConference(c) => ReplyBody::Applied { version: c.version },
+            RequestBody::GetConferenceStats { conference_id }
+            | RequestBody::ReleaseConference { conference_id } => ReplyBody::ConferenceStats {
+                conference_id: conference_id.clone(),
+                participants: (1..10).map(|p| (p, stats(300))).collect(),
+            },
+            _ => ReplyBody::Done,
+        };
+        if let Ok(mut r) = self.requests.lock() {
+            r.push(request);
+        }
+        Ok(reply)
+    }
+}
+
 fn stats(packets: u64) -> LegStats {
     LegStats {
         packets_in: packets,
@@ -87,6 +137,8 @@ fn stats(packets: u64) -> LegStats {
 
 pub struct Options {
     pub sbc: bool,
+    /// A fake mixer joins too.
+    pub mixer: bool,
     pub no_answer: Duration,
     /// RFC 3261 T1 for the brain's transactions (Timer B is 64·T1).
     pub t1: Duration,
@@ -103,6 +155,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             sbc: true,
+            mixer: false,
             no_answer: Duration::from_secs(30),
             t1: Duration::from_millis(500),
             no_response: Duration::from_secs(10),
@@ -117,11 +170,15 @@ pub struct World {
     pub brain: Option<BrainHandle>,
     pub store: Store,
     pub sbc: Requests,
+    /// What the fake mixer was asked.
+    pub mixer: Requests,
     pub alice: Ua,
     pub bob: Ua,
     pub bob_sub: Subscriber,
     /// Dropping it stops the fake SBC.
     pub sbc_events: Option<mpsc::Sender<Event>>,
+    pub mixer_events: Option<mpsc::Sender<Event>>,
+    pub tenant: store::Tenant,
     _dir: tempfile::TempDir,
 }
 
@@ -223,6 +280,37 @@ pub async fn world(opts: Options) -> World {
         }
         assert!(brain.nodes().iter().any(|n| n.alive), "SBC never came up");
     }
+    let mixer = Requests::default();
+    let mut mixer_events = None;
+    if opts.mixer {
+        let (tx, rx) = mpsc::channel(16);
+        mixer_events = Some(tx);
+        tokio::spawn(proto::node::run(
+            brain.node_addr(),
+            NodeConfig::default(),
+            FakeMixer {
+                requests: mixer.clone(),
+            },
+            rx,
+        ));
+        for _ in 0..100 {
+            if brain
+                .nodes()
+                .iter()
+                .any(|n| n.alive && n.role == Role::Mixer)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            brain
+                .nodes()
+                .iter()
+                .any(|n| n.alive && n.role == Role::Mixer),
+            "mixer never came up"
+        );
+    }
     let alice = Ua::new("alice", sip_addr).await;
     let bob = Ua::new("bob", sip_addr).await;
     let now = store::now_ms();
@@ -250,10 +338,13 @@ pub async fn world(opts: Options) -> World {
         brain: Some(brain),
         store,
         sbc: requests,
+        mixer,
         alice,
         bob,
         bob_sub,
         sbc_events,
+        mixer_events,
+        tenant,
         _dir: dir,
     }
 }
