@@ -1,6 +1,7 @@
 //! Subcommands.
 
 pub mod admin;
+pub mod bench;
 pub mod sbc;
 pub mod sip;
 pub mod up;

@@ -47,6 +47,9 @@ enum Command {
     /// Call detail records.
     #[command(subcommand)]
     Cdr(cmd::admin::CdrCommand),
+    /// Sizing tools: what this machine carries.
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
         Command::Number(c) => cmd::admin::number(c, &cli.store),
         Command::Cdr(c) => cmd::admin::cdr(c, &cli.store),
         Command::Sbc(args) => cmd::sbc::run(args),
+        Command::Bench(c) => cmd::bench::run(c),
     };
     match result {
         Ok(code) => code,
