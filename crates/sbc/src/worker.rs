@@ -6,13 +6,14 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::UdpSocket as StdUdpSocket;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mio::net::UdpSocket;
+use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 use proto::message::{Event, LegStats};
 use proto::snapshot::{CallId, CallSnapshot, LegId};
@@ -23,8 +24,6 @@ use crate::relay::{Applied, ApplyError, Relay, RelayConfig, Verdict};
 
 /// Above any port number, so it never collides with a socket's token.
 const WAKER: Token = Token(1 << 20);
-/// Room to see that a datagram was larger than the core accepts.
-const RECV_BUF: usize = 2048;
 /// Consecutive receive errors tolerated on one socket before moving on.
 const RECV_ERROR_BUDGET: u32 = 16;
 
@@ -121,6 +120,7 @@ pub(crate) fn spawn(
         poll,
         relay: Relay::new(relay),
         sockets: HashMap::new(),
+        rx: udpio::Receiver::new(),
         commands: rx,
         events,
         published: published.clone(),
@@ -143,7 +143,9 @@ pub(crate) fn spawn(
 struct Worker {
     poll: Poll,
     relay: Relay,
-    sockets: HashMap<u16, UdpSocket>,
+    sockets: HashMap<u16, StdUdpSocket>,
+    /// Batched receive buffers, shared by every socket of the worker.
+    rx: udpio::Receiver,
     commands: Receiver<Command>,
     events: tokio_mpsc::Sender<Event>,
     published: Arc<Published>,
@@ -156,7 +158,6 @@ struct Worker {
 impl Worker {
     fn run(&mut self) {
         let mut ready = Events::with_capacity(256);
-        let mut buf = vec![0u8; RECV_BUF].into_boxed_slice();
         let mut next_tick = Instant::now() + self.tick;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
@@ -173,7 +174,7 @@ impl Worker {
                             return;
                         }
                     }
-                    Token(t) => self.drain_socket(t as u16, &mut buf),
+                    Token(t) => self.drain_socket(t as u16),
                 }
             }
             let now = Instant::now();
@@ -186,30 +187,38 @@ impl Worker {
         }
     }
 
-    /// Reads until the socket is empty (mio is edge-triggered).
-    fn drain_socket(&mut self, port: u16, buf: &mut [u8]) {
-        let Some(sock) = self.sockets.get(&port) else {
+    /// Reads until the socket is empty (mio is edge-triggered), a batch per
+    /// system call: a batch that comes back short means empty, so a
+    /// packet costs one receive and one send, not a third call for EAGAIN.
+    fn drain_socket(&mut self, port: u16) {
+        let Worker {
+            sockets,
+            relay,
+            rx,
+            packets,
+            send_errors,
+            ..
+        } = self;
+        let Some(sock) = sockets.get(&port) else {
             return;
         };
         let mut errors = 0;
         loop {
-            match sock.recv_from(buf) {
-                Ok((n, src)) => {
-                    self.packets += 1;
-                    let Some(data) = buf.get_mut(..n) else { break };
-                    let verdict = self.relay.on_packet(port, src, data, Instant::now());
-                    if let Verdict::Forward { out_port, dst, len } = verdict {
-                        let sent = match (self.sockets.get(&out_port), data.get(..len)) {
-                            (Some(out), Some(bytes)) => out.send_to(bytes, dst).is_ok(),
-                            _ => false,
-                        };
-                        if !sent {
-                            self.send_errors += 1;
-                        }
+            let result = rx.drain(sock, |src, data| {
+                *packets += 1;
+                let verdict = relay.on_packet(port, src, data, Instant::now());
+                if let Verdict::Forward { out_port, dst, len } = verdict {
+                    let sent = match (sockets.get(&out_port), data.get(..len)) {
+                        (Some(out), Some(bytes)) => out.send_to(bytes, dst).is_ok(),
+                        _ => false,
+                    };
+                    if !sent {
+                        *send_errors += 1;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            });
+            match result {
+                Ok(_) => break,
                 Err(e) => {
                     // e.g. an ICMP error queued on the socket; the next read
                     // usually succeeds, but don't spin on a broken socket.
@@ -269,13 +278,15 @@ impl Worker {
         }
     }
 
-    fn add_socket(&mut self, port: u16, std: StdUdpSocket) {
-        let mut sock = UdpSocket::from_std(std);
-        match self
-            .poll
-            .registry()
-            .register(&mut sock, Token(usize::from(port)), Interest::READABLE)
-        {
+    fn add_socket(&mut self, port: u16, sock: StdUdpSocket) {
+        // Registered by its fd; the std socket (non-blocking already) is
+        // what the batched receive works on.
+        let fd = sock.as_raw_fd();
+        match self.poll.registry().register(
+            &mut SourceFd(&fd),
+            Token(usize::from(port)),
+            Interest::READABLE,
+        ) {
             Ok(()) => {
                 self.sockets.insert(port, sock);
             }
@@ -286,9 +297,10 @@ impl Worker {
     fn close_unused(&mut self, ports: &[u16]) {
         for port in ports {
             if !self.relay.has_port(*port)
-                && let Some(mut sock) = self.sockets.remove(port)
+                && let Some(sock) = self.sockets.remove(port)
             {
-                let _ = self.poll.registry().deregister(&mut sock);
+                let fd = sock.as_raw_fd();
+                let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
             }
         }
     }

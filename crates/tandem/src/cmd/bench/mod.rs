@@ -1,6 +1,5 @@
 //! `tandem bench ...`: sizing tools an operator runs on their own hardware.
 
-mod batch;
 mod cpu;
 pub mod relay;
 

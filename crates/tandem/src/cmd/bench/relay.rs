@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 
-use super::batch::{self, Receiver, Sender};
 use super::cpu::Probe;
+use udpio::{Receiver, Sender};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Target {
@@ -128,7 +128,7 @@ fn run_one(args: &RelayArgs, target: Target) -> anyhow::Result<Outcome> {
     let gen_a = UdpSocket::bind("127.0.0.1:0").context("generator socket")?;
     let gen_b = UdpSocket::bind("127.0.0.1:0").context("generator socket")?;
     for s in [&gen_a, &gen_b] {
-        batch::big_buffers(s);
+        udpio::big_buffers(s, 8 << 20);
         s.set_nonblocking(true)?;
     }
     let a_addr = v4(gen_a.local_addr()?)?;
@@ -258,7 +258,7 @@ fn generate(
             for (side, sock, sender, dst) in
                 [(0u32, a, &mut sa, to_a_side), (1, b, &mut sb, to_b_side)]
             {
-                let buf = sender.next(sock, dst);
+                let buf = sender.next(sock, SocketAddr::V4(dst));
                 let ssrc = (i as u32) * 2 + side;
                 write_rtp(buf, seq, round as u32 * 160, ssrc, now_ns);
                 sender.commit(sock, 172);
@@ -319,14 +319,16 @@ fn sink_loop(
         let now_ns = epoch.elapsed().as_nanos() as u64;
         let record = measuring.load(Ordering::Relaxed);
         for sock in [a, b] {
-            received += rx.drain(sock, |_, data| {
-                if record && data.len() >= 20 {
-                    let mut t = [0u8; 8];
-                    t.copy_from_slice(&data[12..20]);
-                    let us = (now_ns.saturating_sub(u64::from_le_bytes(t)) / 1000) as usize;
-                    hist[us.min(LAT_BUCKETS - 1)] += 1;
-                }
-            }) as u64;
+            received += rx
+                .drain(sock, |_, data| {
+                    if record && data.len() >= 20 {
+                        let mut t = [0u8; 8];
+                        t.copy_from_slice(&data[12..20]);
+                        let us = (now_ns.saturating_sub(u64::from_le_bytes(t)) / 1000) as usize;
+                        hist[us.min(LAT_BUCKETS - 1)] += 1;
+                    }
+                })
+                .unwrap_or(0) as u64;
         }
         counters.received.store(received, Ordering::Relaxed);
     }
@@ -447,7 +449,7 @@ fn tandem_sbc(args: &RelayArgs, a: SocketAddrV4, b: SocketAddrV4) -> anyhow::Res
 fn bare(args: &RelayArgs) -> anyhow::Result<Relay> {
     let sock = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, args.first_port))
         .context("bare relay socket")?;
-    batch::big_buffers(&sock);
+    udpio::big_buffers(&sock, 8 << 20);
     sock.set_nonblocking(true)?;
     let here = v4(sock.local_addr()?)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -481,7 +483,7 @@ fn bare_loop(sock: &UdpSocket, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         // SAFETY: one valid pollfd for the call.
         unsafe { libc::poll(&mut fd, 1, 10) };
-        rx.drain(sock, |from, data| {
+        let _ = rx.drain(sock, |from, data| {
             let SocketAddr::V4(from) = from else { return };
             if peers[0].is_none() {
                 peers[0] = Some(from);
@@ -494,8 +496,8 @@ fn bare_loop(sock: &UdpSocket, stop: &AtomicBool) {
                 peers[0]
             };
             if let Some(to) = to {
-                let n = data.len().min(batch::MAX_PACKET);
-                tx.next(sock, to)[..n].copy_from_slice(&data[..n]);
+                let n = data.len().min(udpio::MAX_PACKET);
+                tx.next(sock, SocketAddr::V4(to))[..n].copy_from_slice(&data[..n]);
                 tx.commit(sock, n);
             }
         });
