@@ -8,13 +8,17 @@
 //! - [`jitter`]: per-participant reordering and loss detection.
 //! - [`speakers`]: loudest-N selection with hysteresis.
 //! - [`kernel`]: the vectorisable add/subtract/saturate loops.
+//! - [`node`]: the mixer node — the node side of `proto`, its threads and
+//!   sockets (`Mixer::start`).
 
 pub mod conference;
 pub mod jitter;
 pub mod kernel;
+pub mod node;
 pub mod speakers;
 
 pub use conference::{
     Conference, ConferenceConfig, ConfigError, Output, Outputs, ParticipantConfig, ParticipantId,
     ParticipantStats, PushError,
 };
+pub use node::{Mixer, MixerConfig, MixerHandle};

@@ -1,0 +1,237 @@
+//! The mixer's answers to the brain: conference snapshots checked,
+//! versioned and placed on the worker whose port they name, their figures,
+//! and everything re-uploaded on every reconnect.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::time::{Duration, Instant};
+
+use proto::SnapshotStore;
+use proto::message::{
+    Capacity, ErrorBody, ErrorCode, Hello, Load, NodeId, ReplyBody, RequestBody, Role,
+};
+use proto::node::NodeHandler;
+use proto::snapshot::{ConferenceId, ConferenceSnapshot, PortRange};
+
+use super::MixerConfig;
+use super::room;
+use super::worker::{Command, StatsReply, WorkerHandle};
+
+pub(crate) struct Control {
+    config: MixerConfig,
+    workers: Vec<WorkerHandle>,
+    /// One per worker, in order: its port, as the Hello declares it.
+    ranges: Vec<PortRange>,
+    conferences: SnapshotStore<ConferenceSnapshot>,
+    placement: HashMap<ConferenceId, usize>,
+    participants: u32,
+    last_load: (Instant, u64),
+}
+
+impl Control {
+    pub fn new(config: MixerConfig, workers: Vec<WorkerHandle>, ranges: Vec<PortRange>) -> Self {
+        Self {
+            config,
+            workers,
+            ranges,
+            conferences: SnapshotStore::new(),
+            placement: HashMap::new(),
+            participants: 0,
+            last_load: (Instant::now(), 0),
+        }
+    }
+
+    /// The worker a snapshot names (through its participants' port); a
+    /// room with nobody in it stays where it is, or goes to the first.
+    fn worker_for(&self, s: &ConferenceSnapshot) -> Result<usize, ErrorBody> {
+        let Some(p) = s.participants.first() else {
+            return Ok(self.placement.get(&s.conference_id).copied().unwrap_or(0));
+        };
+        self.ranges
+            .iter()
+            .position(|r| r.id == p.local.range_id && r.first_port == p.local.rtp_port)
+            .ok_or_else(|| {
+                ErrorBody::new(
+                    ErrorCode::INVALID,
+                    format!(
+                        "range {} port {} is not one of this mixer's",
+                        p.local.range_id.0, p.local.rtp_port
+                    ),
+                )
+            })
+    }
+
+    fn apply(&mut self, s: ConferenceSnapshot) -> Result<ReplyBody, ErrorBody> {
+        room::validate(&s)?;
+        let version = s.version;
+        let before = match self.conferences.get(&s.conference_id) {
+            Some(cur) if version < cur.version => {
+                return Err(proto::store::StaleVersion {
+                    current: cur.version,
+                    offered: version,
+                }
+                .into());
+            }
+            Some(cur) if version == cur.version => return Ok(ReplyBody::Applied { version }),
+            Some(cur) => cur.participants.len() as u32,
+            None => 0,
+        };
+        let after = self.participants - before + s.participants.len() as u32;
+        if after > self.config.max_participants {
+            return Err(ErrorBody::new(
+                ErrorCode::NO_CAPACITY,
+                format!(
+                    "{after} participants would exceed {}",
+                    self.config.max_participants
+                ),
+            ));
+        }
+        let worker = self.worker_for(&s)?;
+        // Moved to another port (a new placement by the brain): off the old
+        // worker first.
+        if let Some(&old) = self.placement.get(&s.conference_id)
+            && old != worker
+        {
+            self.ask(old, |done| Command::Release {
+                id: s.conference_id.clone(),
+                done,
+            });
+        }
+        let (done, answer) = sync_channel(1);
+        if !self.workers[worker].send(Command::Apply {
+            snapshot: s.clone(),
+            done,
+        }) {
+            return Err(ErrorBody::new(ErrorCode::INTERNAL, "mixer worker stopped"));
+        }
+        match self.wait(&answer) {
+            Some(Err(e)) => return Err(e),
+            Some(Ok(())) => {}
+            None => tracing::warn!(conference = %s.conference_id.0, "worker slow to confirm"),
+        }
+        self.participants = after;
+        self.placement.insert(s.conference_id.clone(), worker);
+        let _ = self.conferences.apply(s);
+        Ok(ReplyBody::Applied { version })
+    }
+
+    fn release(&mut self, id: ConferenceId) -> Result<ReplyBody, ErrorBody> {
+        let Some(s) = self.conferences.release(&id) else {
+            return Err(unknown(&id));
+        };
+        self.participants = self
+            .participants
+            .saturating_sub(s.participants.len() as u32);
+        let worker = self.placement.remove(&id).unwrap_or(0);
+        let stats = self.ask(worker, |done| Command::Release {
+            id: id.clone(),
+            done,
+        });
+        Ok(ReplyBody::ConferenceStats {
+            conference_id: id,
+            participants: stats.flatten().unwrap_or_default(),
+        })
+    }
+
+    fn stats(&mut self, id: ConferenceId) -> Result<ReplyBody, ErrorBody> {
+        let Some(&worker) = self.placement.get(&id) else {
+            return Err(unknown(&id));
+        };
+        match self.ask(worker, |done| Command::Stats {
+            id: id.clone(),
+            done,
+        }) {
+            Some(Some(participants)) => Ok(ReplyBody::ConferenceStats {
+                conference_id: id,
+                participants,
+            }),
+            Some(None) => Err(unknown(&id)),
+            None => Err(ErrorBody::new(
+                ErrorCode::INTERNAL,
+                "worker did not answer in time",
+            )),
+        }
+    }
+
+    fn ask(
+        &self,
+        worker: usize,
+        make: impl FnOnce(std::sync::mpsc::SyncSender<StatsReply>) -> Command,
+    ) -> Option<StatsReply> {
+        let (done, answer) = sync_channel(1);
+        if !self.workers.get(worker)?.send(make(done)) {
+            return None;
+        }
+        self.wait(&answer)
+    }
+
+    /// Blocks the control thread (never a media thread) for a worker.
+    fn wait<T>(&self, answer: &Receiver<T>) -> Option<T> {
+        answer.recv_timeout(self.config.worker_reply_timeout).ok()
+    }
+}
+
+fn unknown(id: &ConferenceId) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::UNKNOWN_CONFERENCE,
+        format!("no conference {}", id.0),
+    )
+}
+
+impl NodeHandler for Control {
+    fn hello(&mut self) -> Hello {
+        let mut hello = Hello::new(
+            NodeId(self.config.node_id.clone()),
+            Role::Mixer,
+            Capacity {
+                max_streams: self.config.max_participants,
+                workers: self.workers.len() as u16,
+            },
+        );
+        hello.media_addrs = vec![self.config.media_ip];
+        hello.ranges = self.ranges.clone();
+        hello.snapshots = self.conferences.export();
+        hello
+    }
+
+    fn load(&mut self) -> Load {
+        let now = Instant::now();
+        let packets: u64 = self
+            .workers
+            .iter()
+            .map(|w| {
+                w.published
+                    .packets
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .sum();
+        let (then, before) = self.last_load;
+        let elapsed = now.saturating_duration_since(then);
+        let pps = if elapsed >= Duration::from_millis(1) {
+            (packets.saturating_sub(before) as f64 / elapsed.as_secs_f64()) as u32
+        } else {
+            0
+        };
+        self.last_load = (now, packets);
+        Load {
+            active_streams: self.participants,
+            packets_per_sec: pps,
+            cpu_percent: 0,
+        }
+    }
+
+    fn handle(&mut self, request: RequestBody) -> Result<ReplyBody, ErrorBody> {
+        match request {
+            RequestBody::ApplyConference(s) => self.apply(s),
+            RequestBody::ReleaseConference { conference_id } => self.release(conference_id),
+            RequestBody::GetConferenceStats { conference_id } => self.stats(conference_id),
+            RequestBody::AssignRanges { .. }
+            | RequestBody::ApplyCall(_)
+            | RequestBody::ReleaseCall { .. }
+            | RequestBody::GetStats { .. } => Err(ErrorBody::new(
+                ErrorCode::UNSUPPORTED,
+                "a mixer carries conferences, not calls",
+            )),
+        }
+    }
+}
