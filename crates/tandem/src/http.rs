@@ -59,6 +59,18 @@ where
 
 /// The SBC's counters in Prometheus text (read off the async threads: the
 /// SBC answers from its own).
+/// The mixer's counters, asked off the async threads (workers answer
+/// between ticks).
+pub async fn mixer_metrics(mixer: Arc<mixer::MixerHandle>) -> String {
+    match tokio::task::spawn_blocking(move || mixer.metrics_text()).await {
+        Ok(text) => text,
+        Err(e) => {
+            warn!(error = %e, "mixer counters unavailable");
+            String::new()
+        }
+    }
+}
+
 pub async fn sbc_metrics(sbc: Arc<sbc::SbcHandle>) -> String {
     match tokio::task::spawn_blocking(move || sbc.counters()).await {
         Ok(c) => c.to_prometheus(),

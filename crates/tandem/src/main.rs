@@ -42,6 +42,8 @@ enum Command {
     /// Numbers: a tenant's DIDs, routed to a conference room or a subscriber.
     #[command(subcommand)]
     Number(cmd::admin::NumberCommand),
+    /// Run the conference mixer role on its own, joined to a brain.
+    Mixer(cmd::mixer::MixerArgs),
     /// Run the SBC role (media relay) on its own, joined to a brain.
     Sbc(cmd::sbc::SbcArgs),
     /// Call detail records.
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
         Command::Number(c) => cmd::admin::number(c, &cli.store),
         Command::Cdr(c) => cmd::admin::cdr(c, &cli.store),
         Command::Sbc(args) => cmd::sbc::run(args),
+        Command::Mixer(args) => cmd::mixer::run(args),
         Command::Bench(c) => cmd::bench::run(c),
     };
     match result {

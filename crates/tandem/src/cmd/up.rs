@@ -203,7 +203,7 @@ async fn demo(store: &Store, c: &Config) -> anyhow::Result<()> {
     for (user, number, password) in &lines {
         println!("  {user:<6} number {number}  password {password}");
     }
-    println!("  conference number 3000 (answered once the mixer role is in)");
+    println!("  conference number 3000 (room demo-room: call it from two phones)");
     println!(
         "register a softphone: server {sip} (UDP or TCP), user alice, password as above, domain {}",
         tenant.domain
@@ -233,7 +233,7 @@ pub fn brain(args: BrainArgs, at: &StoreArgs) -> anyhow::Result<ExitCode> {
 fn signalling_threads(config: &Config, with_sbc: bool) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let media = if with_sbc {
-        usize::from(config.media.workers)
+        usize::from(config.media.workers) + usize::from(config.mixer.workers)
     } else {
         0
     };
@@ -282,12 +282,36 @@ fn run(
         } else {
             None
         };
+        // The mixer beside the SBC: conference numbers are answered.
+        let mixer = if with_sbc {
+            let m = mixer::Mixer::start(mixer::MixerConfig {
+                brain: brain.node_addr(),
+                node_id: "mixer-local".into(),
+                media_ip: config.media.ip,
+                first_port: config.mixer.port,
+                workers: config.mixer.workers,
+                max_participants: config.mixer.max_participants,
+                ..mixer::MixerConfig::default()
+            })
+            .context("starting the mixer")?;
+            for p in m.ports() {
+                println!("listening mixer {}:{p}", config.media.ip);
+            }
+            Some(Arc::new(m))
+        } else {
+            None
+        };
         let brain = Arc::new(brain);
         let api = TcpListener::bind(config.api.listen)
             .await
             .with_context(|| format!("binding the API on {}", config.api.listen))?;
         println!("listening API http://{}/metrics", api.local_addr()?);
-        let server = tokio::spawn(serve_metrics(api, brain.clone(), sbc.clone()));
+        let server = tokio::spawn(serve_metrics(
+            api,
+            brain.clone(),
+            sbc.clone(),
+            mixer.clone(),
+        ));
         tokio::signal::ctrl_c()
             .await
             .context("waiting for a signal")?;
@@ -302,6 +326,7 @@ fn run(
             }
         }
         drop(sbc);
+        drop(mixer);
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -360,16 +385,21 @@ async fn serve_metrics(
     listener: TcpListener,
     brain: Arc<BrainHandle>,
     sbc: Option<Arc<sbc::SbcHandle>>,
+    mixer: Option<Arc<mixer::MixerHandle>>,
 ) {
     crate::http::serve(listener, move |path| {
         let brain = brain.clone();
         let sbc = sbc.clone();
+        let mixer = mixer.clone();
         async move {
             match path.as_str() {
                 "/metrics" => {
                     let mut text = brain.metrics_text();
                     if let Some(sbc) = sbc {
                         text.push_str(&crate::http::sbc_metrics(sbc).await);
+                    }
+                    if let Some(mixer) = mixer {
+                        text.push_str(&crate::http::mixer_metrics(mixer).await);
                     }
                     Some(text)
                 }
