@@ -29,6 +29,10 @@ pub struct Sender {
     bufs: Box<[[u8; MAX_PACKET]]>,
     lens: [usize; BATCH],
     to: [Option<SocketAddr>; BATCH],
+    /// The source address of each, when not the socket's own (IPv4, a
+    /// local address: a load generator playing many endpoints from one
+    /// socket).
+    from: [Option<std::net::Ipv4Addr>; BATCH],
     n: usize,
     /// Datagrams the kernel took.
     pub sent: u64,
@@ -48,6 +52,7 @@ impl Sender {
             bufs: vec![[0; MAX_PACKET]; BATCH].into_boxed_slice(),
             lens: [0; BATCH],
             to: [None; BATCH],
+            from: [None; BATCH],
             n: 0,
             sent: 0,
             errors: 0,
@@ -61,6 +66,25 @@ impl Sender {
             self.flush(sock);
         }
         self.to[self.n] = Some(to);
+        self.from[self.n] = None;
+        &mut self.bufs[self.n]
+    }
+
+    /// As [`Sender::next`], sent from `from` (a local IPv4 address; the
+    /// socket must be bound to 0.0.0.0 or that address's network) rather
+    /// than the socket's own address. Linux only; elsewhere the socket's
+    /// address is used.
+    pub fn next_from(
+        &mut self,
+        sock: &UdpSocket,
+        to: SocketAddr,
+        from: std::net::Ipv4Addr,
+    ) -> &mut [u8; MAX_PACKET] {
+        if self.n == BATCH {
+            self.flush(sock);
+        }
+        self.to[self.n] = Some(to);
+        self.from[self.n] = Some(from);
         &mut self.bufs[self.n]
     }
 
@@ -104,6 +128,7 @@ impl Sender {
             &mut self.bufs[from..to],
             &self.lens[from..to],
             &self.to[from..to],
+            &self.from[from..to],
         )
     }
 
@@ -254,6 +279,32 @@ mod tests {
             })
             .expect("drain");
         assert_eq!(got, b"abc");
+    }
+
+    #[test]
+    fn one_socket_can_speak_from_many_loopback_addresses() {
+        let generator = UdpSocket::bind("0.0.0.0:0").expect("bind");
+        let port = generator.local_addr().expect("addr").port();
+        let (_, b) = pair();
+        let to = b.local_addr().expect("addr");
+        let mut tx = Sender::new();
+        for last in 2..6u8 {
+            tx.next_from(&generator, to, std::net::Ipv4Addr::new(127, 0, 1, last))[0] = last;
+            tx.commit(&generator, 1);
+        }
+        tx.flush(&generator);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut from = Vec::new();
+        Receiver::new()
+            .drain(&b, |f, d| {
+                assert_eq!(f.port(), port);
+                from.push((f.ip(), d[0]));
+            })
+            .expect("drain");
+        let want: Vec<_> = (2..6u8)
+            .map(|l| (std::net::IpAddr::from([127, 0, 1, l]), l))
+            .collect();
+        assert_eq!(from, want);
     }
 
     #[test]

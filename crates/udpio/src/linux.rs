@@ -64,17 +64,24 @@ fn from_storage(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
+/// Room for one IP_PKTINFO control message, 8-byte aligned.
+#[repr(C, align(8))]
+#[derive(Clone, Copy)]
+struct PktinfoCmsg([u8; 32]);
+
 pub(crate) fn sendmmsg(
     sock: &UdpSocket,
     bufs: &mut [[u8; MAX_PACKET]],
     lens: &[usize],
     to: &[Option<SocketAddr>],
+    from: &[Option<Ipv4Addr>],
 ) -> io::Result<usize> {
     let count = bufs.len().min(lens.len()).min(to.len()).min(BATCH);
     // SAFETY: all-zero is a valid sockaddr_storage, iovec and mmsghdr.
     let mut names: [libc::sockaddr_storage; BATCH] = unsafe { std::mem::zeroed() };
     let mut iovs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
     let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+    let mut cmsgs = [PktinfoCmsg([0; 32]); BATCH];
     for i in 0..count {
         let Some(addr) = to[i] else {
             return Ok(0);
@@ -86,6 +93,29 @@ pub(crate) fn sendmmsg(
         msgs[i].msg_hdr.msg_namelen = len;
         msgs[i].msg_hdr.msg_iov = &mut iovs[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
+        if let Some(src) = from.get(i).copied().flatten() {
+            let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<libc::in_pktinfo>() as u32) };
+            msgs[i].msg_hdr.msg_control = cmsgs[i].0.as_mut_ptr().cast();
+            msgs[i].msg_hdr.msg_controllen = space as usize;
+            // SAFETY: the control buffer is 32 aligned bytes, room for one
+            // in_pktinfo message (CMSG_SPACE = 16 + 12 rounded to 32), and
+            // msg_control/msg_controllen describe it.
+            unsafe {
+                let c = libc::CMSG_FIRSTHDR(&msgs[i].msg_hdr);
+                (*c).cmsg_level = libc::IPPROTO_IP;
+                (*c).cmsg_type = libc::IP_PKTINFO;
+                (*c).cmsg_len =
+                    libc::CMSG_LEN(std::mem::size_of::<libc::in_pktinfo>() as u32) as usize;
+                let info = libc::in_pktinfo {
+                    ipi_ifindex: 0,
+                    ipi_spec_dst: libc::in_addr {
+                        s_addr: u32::from(src).to_be(),
+                    },
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                };
+                std::ptr::write_unaligned(libc::CMSG_DATA(c).cast(), info);
+            }
+        }
     }
     // SAFETY: msgs[..count] point at buffers, iovecs and addresses that
     // live until the call returns.

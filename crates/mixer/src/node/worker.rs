@@ -156,7 +156,7 @@ pub(crate) fn spawn(
         buf: vec![0; udpio::MAX_PACKET].into_boxed_slice(),
     };
     let thread = std::thread::Builder::new()
-        .name(format!("mixer-{index}"))
+        .name(format!("mixer-w{index}"))
         .spawn(move || worker.run())?;
     Ok(WorkerHandle {
         tx,
