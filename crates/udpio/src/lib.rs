@@ -148,6 +148,14 @@ pub struct Receiver {
     bufs: Box<[[u8; MAX_PACKET]]>,
     lens: [usize; BATCH],
     from: [Option<SocketAddr>; BATCH],
+    /// Kernel arrival times (since the Unix epoch), when asked for.
+    #[cfg(target_os = "linux")]
+    stamps: Option<
+        Box<(
+            [linux::StampCmsg; BATCH],
+            [Option<std::time::Duration>; BATCH],
+        )>,
+    >,
 }
 
 impl Default for Receiver {
@@ -162,6 +170,69 @@ impl Receiver {
             bufs: vec![[0; MAX_PACKET]; BATCH].into_boxed_slice(),
             lens: [0; BATCH],
             from: [None; BATCH],
+            #[cfg(target_os = "linux")]
+            stamps: None,
+        }
+    }
+
+    /// A receiver that reads each datagram's kernel arrival time too (see
+    /// [`Receiver::drain_timed`]); turns the socket's timestamps on. A
+    /// reader that drains only now and then still learns when each packet
+    /// really came, which jitter statistics need.
+    pub fn with_timestamps(sock: &UdpSocket) -> io::Result<Self> {
+        #[cfg(target_os = "linux")]
+        {
+            linux::enable_timestamps(sock)?;
+            let mut r = Self::new();
+            r.stamps = Some(Box::new(([linux::StampCmsg::ZERO; BATCH], [None; BATCH])));
+            Ok(r)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = sock;
+            Ok(Self::new())
+        }
+    }
+
+    /// As [`Receiver::drain`], with each datagram's arrival time (since the
+    /// Unix epoch) when the kernel gave one.
+    pub fn drain_timed(
+        &mut self,
+        sock: &UdpSocket,
+        mut each: impl FnMut(SocketAddr, &mut [u8], Option<std::time::Duration>),
+    ) -> io::Result<usize> {
+        let mut total = 0;
+        loop {
+            let n = match self.recv_some(sock) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) if total > 0 => return Ok(total),
+                Err(e) => return Err(e),
+            };
+            for i in 0..n {
+                if let Some(from) = self.from[i] {
+                    let len = self.lens[i].min(MAX_PACKET);
+                    let at = self.stamp(i);
+                    each(from, &mut self.bufs[i][..len], at);
+                }
+            }
+            total += n;
+            if n < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    fn stamp(&self, i: usize) -> Option<std::time::Duration> {
+        #[cfg(target_os = "linux")]
+        {
+            self.stamps.as_ref().and_then(|s| s.1[i])
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = i;
+            None
         }
     }
 
@@ -203,7 +274,8 @@ impl Receiver {
 
     #[cfg(target_os = "linux")]
     fn recv_some(&mut self, sock: &UdpSocket) -> io::Result<usize> {
-        linux::recvmmsg(sock, &mut self.bufs, &mut self.lens, &mut self.from)
+        let stamps = self.stamps.as_deref_mut().map(|(c, t)| (c, t));
+        linux::recvmmsg(sock, &mut self.bufs, &mut self.lens, &mut self.from, stamps)
     }
 
     #[cfg(not(target_os = "linux"))]
@@ -305,6 +377,26 @@ mod tests {
             .map(|l| (std::net::IpAddr::from([127, 0, 1, l]), l))
             .collect();
         assert_eq!(from, want);
+    }
+
+    #[test]
+    fn arrival_times_come_with_the_datagrams() {
+        let (a, b) = pair();
+        let mut rx = Receiver::with_timestamps(&b).expect("timestamps");
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock");
+        a.send_to(b"x", b.local_addr().expect("addr"))
+            .expect("send");
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let mut stamps = Vec::new();
+        rx.drain_timed(&b, |_, _, t| stamps.push(t)).expect("drain");
+        let t = stamps[0].expect("a kernel timestamp");
+        // Stamped on arrival, not when read 30 ms later.
+        assert!(
+            t >= before && t < before + std::time::Duration::from_millis(25),
+            "{t:?} vs {before:?}"
+        );
     }
 
     #[test]

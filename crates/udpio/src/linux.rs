@@ -133,17 +133,53 @@ pub(crate) fn sendmmsg(
     Ok(r as usize)
 }
 
+/// Asks the kernel to stamp each datagram with its arrival time.
+pub(crate) fn enable_timestamps(sock: &UdpSocket) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt with a valid int option value and its size.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Room for one SCM_TIMESTAMPNS control message, 8-byte aligned.
+#[repr(C, align(8))]
+#[derive(Clone, Copy)]
+pub(crate) struct StampCmsg([u8; 32]);
+
+impl StampCmsg {
+    pub const ZERO: StampCmsg = StampCmsg([0; 32]);
+}
+
 pub(crate) fn recvmmsg(
     sock: &UdpSocket,
     bufs: &mut [[u8; MAX_PACKET]],
     lens: &mut [usize; BATCH],
     from: &mut [Option<SocketAddr>; BATCH],
+    stamps: Option<(
+        &mut [StampCmsg; BATCH],
+        &mut [Option<std::time::Duration>; BATCH],
+    )>,
 ) -> io::Result<usize> {
     let count = bufs.len().min(BATCH);
     // SAFETY: all-zero is a valid sockaddr_storage, iovec and mmsghdr.
     let mut names: [libc::sockaddr_storage; BATCH] = unsafe { std::mem::zeroed() };
     let mut iovs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
     let mut msgs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
+    let (mut cmsgs, times) = match stamps {
+        Some((c, t)) => (Some(c), Some(t)),
+        None => (None, None),
+    };
     for i in 0..count {
         iovs[i].iov_base = bufs[i].as_mut_ptr().cast();
         iovs[i].iov_len = MAX_PACKET;
@@ -151,6 +187,10 @@ pub(crate) fn recvmmsg(
         msgs[i].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
         msgs[i].msg_hdr.msg_iov = &mut iovs[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
+        if let Some(c) = cmsgs.as_mut() {
+            msgs[i].msg_hdr.msg_control = c[i].0.as_mut_ptr().cast();
+            msgs[i].msg_hdr.msg_controllen = 32;
+        }
     }
     // SAFETY: every header points at a live buffer of MAX_PACKET bytes and
     // a sockaddr_storage the kernel may fill; nothing outlives the call.
@@ -175,6 +215,29 @@ pub(crate) fn recvmmsg(
             msgs[i].msg_len as usize
         };
         from[i] = from_storage(&names[i]);
+    }
+    if let Some(times) = times {
+        for (i, msg) in msgs.iter().take(n).enumerate() {
+            times[i] = None;
+            // SAFETY: the kernel filled msg_control/msg_controllen; the
+            // CMSG_* walkers stay inside that buffer.
+            unsafe {
+                let mut c = libc::CMSG_FIRSTHDR(&msg.msg_hdr);
+                while !c.is_null() {
+                    if (*c).cmsg_level == libc::SOL_SOCKET
+                        && (*c).cmsg_type == libc::SCM_TIMESTAMPNS
+                    {
+                        let ts: libc::timespec =
+                            std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                        times[i] = Some(std::time::Duration::new(
+                            ts.tv_sec as u64,
+                            ts.tv_nsec as u32,
+                        ));
+                    }
+                    c = libc::CMSG_NXTHDR(&msg.msg_hdr, c);
+                }
+            }
+        }
     }
     Ok(n)
 }

@@ -1,22 +1,22 @@
 //! A mixer thread: one UDP socket (its port is one of the node's ranges),
-//! the rooms placed on it, and a tick clock. Packets come in a batch per
-//! system call and are told apart by their source (each participant's SBC
-//! endpoint); each tick's packets go out a batch per system call. Nothing
-//! here allocates per packet or per tick, takes a lock, or waits on the
-//! brain.
+//! the rooms placed on it, and a tick clock. Audio is only used at a tick,
+//! so the thread does not wake for each packet: every 10 ms it takes all
+//! that has come, a batch per system call (the kernel stamps each packet's
+//! arrival, for the jitter figures), tells participants apart by source
+//! (each one's SBC endpoint), mixes the rooms that are due, and sends each
+//! tick's packets a batch per system call. Nothing here allocates per
+//! packet or per tick, takes a lock, or waits on the brain.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mio::unix::SourceFd;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Poll, Token, Waker};
 use proto::message::{ErrorBody, ErrorCode, Event, LegStats};
 use proto::snapshot::{ConferenceId, ConferenceSnapshot};
 use tokio::sync::mpsc as tokio_mpsc;
@@ -24,7 +24,6 @@ use tokio::sync::mpsc as tokio_mpsc;
 use super::room::Room;
 use crate::ParticipantId;
 
-const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
 /// The worker's clock: every room's tick (10, 20 or 40 ms) is a multiple.
 pub(crate) const BASE_TICK_MS: u32 = 10;
@@ -136,15 +135,13 @@ pub(crate) fn spawn(
 ) -> io::Result<WorkerHandle> {
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-    let fd = sock.as_raw_fd();
-    poll.registry()
-        .register(&mut SourceFd(&fd), SOCKET, Interest::READABLE)?;
     let (tx, rx) = std::sync::mpsc::channel();
+    let receiver = udpio::Receiver::with_timestamps(&sock)?;
     let published = Arc::new(Published::default());
     let mut worker = Worker {
         poll,
         sock,
-        rx: udpio::Receiver::new(),
+        rx: receiver,
         tx: udpio::Sender::new(),
         rooms: Vec::new(),
         by_conf: HashMap::new(),
@@ -200,18 +197,14 @@ impl Worker {
                 return;
             }
             for ev in ready.iter() {
-                match ev.token() {
-                    WAKER => {
-                        if !self.drain_commands() {
-                            return;
-                        }
-                    }
-                    _ => self.drain_socket(),
+                if ev.token() == WAKER && !self.drain_commands() {
+                    return;
                 }
             }
             let now = Instant::now();
             if now >= next {
                 n += 1;
+                self.drain_socket();
                 self.tick(n, now);
                 // Far behind (a stalled machine): skip rather than burst.
                 let behind = now.saturating_duration_since(next).as_millis() as u64
@@ -233,13 +226,21 @@ impl Worker {
             counters,
             ..
         } = self;
+        // Kernel arrival stamps are wall-clock; the engine keeps Instants.
         let now = Instant::now();
-        let _ = rx.drain(sock, |from, data| {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let _ = rx.drain_timed(sock, |from, data, stamp| {
             counters.packets_in += 1;
+            let arrival = stamp
+                .and_then(|t| wall.checked_sub(t))
+                .and_then(|ago| now.checked_sub(ago))
+                .unwrap_or(now);
             match demux.get(&from) {
                 Some(&(slot, id)) => {
                     if let Some(Some((_, room))) = rooms.get_mut(slot) {
-                        room.on_packet(id, data, now);
+                        room.on_packet(id, data, arrival);
                     }
                 }
                 None => counters.unknown_source += 1,

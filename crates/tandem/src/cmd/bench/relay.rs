@@ -54,8 +54,10 @@ pub struct RelayArgs {
     /// What relays; give several to run them one after another, side by side.
     #[arg(long = "target", value_enum, default_values_t = [Target::Tandem])]
     pub targets: Vec<Target>,
-    /// First port of the relay's media range.
-    #[arg(long, default_value_t = 40000)]
+    /// First port of the relay's media range (four ports a call). Keep the
+    /// range below the kernel's ephemeral ports (ip_local_port_range), or
+    /// another socket may hold one of them.
+    #[arg(long, default_value_t = 10000)]
     pub first_port: u16,
 }
 
@@ -143,7 +145,12 @@ fn run_one(args: &RelayArgs, target: Target) -> anyhow::Result<Outcome> {
     let stop_gen = Arc::new(AtomicBool::new(false));
     let stop_sink = Arc::new(AtomicBool::new(false));
     let measuring = Arc::new(AtomicBool::new(false));
-    let epoch = Instant::now();
+    let epoch = (
+        Instant::now(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    );
 
     let sink = {
         let (a, b) = (gen_a.try_clone()?, gen_b.try_clone()?);
@@ -239,7 +246,7 @@ fn generate(
     ptime: Duration,
     counters: &Counters,
     stop: &AtomicBool,
-    epoch: Instant,
+    epoch: (Instant, u64),
 ) {
     let slots = ptime.as_millis().max(1) as usize;
     let (mut sa, mut sb) = (Sender::new(), Sender::new());
@@ -252,7 +259,7 @@ fn generate(
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        let now_ns = epoch.elapsed().as_nanos() as u64;
+        let now_ns = wall_ns(epoch);
         for i in (slot..legs.len()).step_by(slots) {
             let (to_a_side, to_b_side) = legs[i];
             for (side, sock, sender, dst) in
@@ -296,35 +303,27 @@ fn sink_loop(
     counters: &Counters,
     stop: &AtomicBool,
     measuring: &AtomicBool,
-    epoch: Instant,
+    epoch: (Instant, u64),
 ) -> Vec<u64> {
     let mut hist = vec![0u64; LAT_BUCKETS];
-    let mut rx = Receiver::new();
-    let mut fds = [
-        libc::pollfd {
-            fd: std::os::fd::AsRawFd::as_raw_fd(a),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: std::os::fd::AsRawFd::as_raw_fd(b),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
+    // Kernel arrival stamps, and a timed drain rather than a wait on the
+    // sockets: on loopback a sender pays for waking a sleeping receiver,
+    // which would charge the relay for the sink's wake-ups.
+    let mut rx_a = Receiver::with_timestamps(a).unwrap_or_else(|_| Receiver::new());
+    let mut rx_b = Receiver::with_timestamps(b).unwrap_or_else(|_| Receiver::new());
     let mut received = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        // SAFETY: fds is a valid array of two pollfd for the call.
-        unsafe { libc::poll(fds.as_mut_ptr(), 2, 10) };
-        let now_ns = epoch.elapsed().as_nanos() as u64;
+        std::thread::sleep(Duration::from_millis(1));
+        let now_ns = wall_ns(epoch);
         let record = measuring.load(Ordering::Relaxed);
-        for sock in [a, b] {
+        for (sock, rx) in [(a, &mut rx_a), (b, &mut rx_b)] {
             received += rx
-                .drain(sock, |_, data| {
+                .drain_timed(sock, |_, data, stamp| {
                     if record && data.len() >= 20 {
                         let mut t = [0u8; 8];
                         t.copy_from_slice(&data[12..20]);
-                        let us = (now_ns.saturating_sub(u64::from_le_bytes(t)) / 1000) as usize;
+                        let at = stamp.map_or(now_ns, |d| d.as_nanos() as u64);
+                        let us = (at.saturating_sub(u64::from_le_bytes(t)) / 1000) as usize;
                         hist[us.min(LAT_BUCKETS - 1)] += 1;
                     }
                 })
@@ -333,6 +332,13 @@ fn sink_loop(
         counters.received.store(received, Ordering::Relaxed);
     }
     hist
+}
+
+/// Nanoseconds since the Unix epoch, as the kernel stamps arrivals; taken
+/// from the monotonic clock plus one reading of the wall clock, so a clock
+/// step during the run does not show as latency.
+fn wall_ns(epoch: (Instant, u64)) -> u64 {
+    epoch.1 + epoch.0.elapsed().as_nanos() as u64
 }
 
 // ---------------------------------------------------------------- relays
@@ -584,7 +590,7 @@ fn rtpengine(args: &RelayArgs, a: SocketAddrV4, b: SocketAddrV4) -> anyhow::Resu
             SocketAddrV4::new(Ipv4Addr::LOCALHOST, to_b),
         ));
     }
-    // `timeout` runs rtpengine as its child: measure that.
+    // `timeout` runs rtpengine as its child: measure (and stop) that.
     let pid = child_of(timeout_pid).unwrap_or(timeout_pid);
     Ok(Relay {
         legs,
@@ -596,8 +602,14 @@ fn rtpengine(args: &RelayArgs, a: SocketAddrV4, b: SocketAddrV4) -> anyhow::Resu
 struct ChildGuard(Option<Child>);
 
 impl ChildGuard {
+    /// Kills rtpengine (the child of `timeout`), then `timeout`.
     fn kill(&mut self) {
         if let Some(mut c) = self.0.take() {
+            if let Some(pid) = child_of(c.id()) {
+                // SAFETY: kill(2) on a process we started; at worst it is
+                // already gone.
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
