@@ -8,13 +8,17 @@
 //! - [`jitter`]: per-participant reordering and loss detection.
 //! - [`speakers`]: loudest-N selection with hysteresis.
 //! - [`kernel`]: the vectorisable add/subtract/saturate loops.
+//! - [`prompt`]: announcements, music and tones, and their players.
 
 pub mod conference;
 pub mod jitter;
 pub mod kernel;
+pub mod prompt;
 pub mod speakers;
 
 pub use conference::{
     Conference, ConferenceConfig, ConfigError, Output, Outputs, ParticipantConfig, ParticipantId,
     ParticipantStats, PushError,
 };
+pub use prompt::{Player, Prompt, PromptError};
+
