@@ -9,11 +9,13 @@
 //! - [`speakers`]: loudest-N selection with hysteresis.
 //! - [`kernel`]: the vectorisable add/subtract/saturate loops.
 //! - [`prompt`]: announcements, music and tones, and their players.
+//! - [`recorder`]: writes the mix to a WAV file from its own thread.
 
 pub mod conference;
 pub mod jitter;
 pub mod kernel;
 pub mod prompt;
+pub mod recorder;
 pub mod speakers;
 
 pub use conference::{
@@ -21,4 +23,4 @@ pub use conference::{
     ParticipantStats, PushError,
 };
 pub use prompt::{Player, Prompt, PromptError};
-
+pub use recorder::{RecordError, Recorder, RecordingSummary};
