@@ -19,8 +19,8 @@ pub mod recorder;
 pub mod speakers;
 
 pub use conference::{
-    Conference, ConferenceConfig, ConfigError, Output, Outputs, ParticipantConfig, ParticipantId,
-    ParticipantStats, PushError,
+    Conference, ConferenceConfig, ConferenceStats, ConfigError, Flags, Options, Output, Outputs,
+    ParticipantConfig, ParticipantId, ParticipantStats, PushError,
 };
 pub use prompt::{Player, Prompt, PromptError};
 pub use recorder::{RecordError, Recorder, RecordingSummary};
