@@ -180,8 +180,8 @@ const TRACK_LIMIT: i32 = 1024;
 /// meanwhile the encoders (G.722's predictors, the resamplers' history)
 /// settle to silence themselves, so the switch is inaudible.
 const SILENCE_HANGOVER_MS: u32 = 200;
-/// Frames of silence a group's silence encoder is run for before its
-/// payload is kept, so a stateful codec has settled.
+/// Frames of silence an Opus encoder is run for before its payload is
+/// kept as the group's silence, so it has settled.
 const SILENCE_WARMUP: usize = 10;
 
 /// What a participant is sent this tick.
@@ -256,25 +256,11 @@ struct Group {
     payload_len: usize,
     /// Listeners on the shared stream this tick.
     members: usize,
-    /// The codec's silence, encoded at creation by its own encoder (whose
-    /// state a phone that decoded it has followed), for deaf members and
-    /// silent rooms.
-    silence_codec: AnyCodec,
+    /// The codec's silence, made once, for deaf members and silent rooms.
     silence: Box<[u8]>,
     silence_len: usize,
     /// Whether the last tick sent `silence` instead of `payload`.
     cached: bool,
-}
-
-impl Group {
-    /// The encoder a phone on the shared stream has followed.
-    fn followed(&self) -> &AnyCodec {
-        if self.cached {
-            &self.silence_codec
-        } else {
-            &self.codec
-        }
-    }
 }
 
 pub struct Conference {
@@ -577,13 +563,20 @@ impl Conference {
         let n = self.codec_frame(kind);
         let (_, down) = self.resamplers(kind.rate());
         let new_codec = || AnyCodec::new(kind).map_err(|_| ConfigError::Codec(kind));
-        let mut silence_codec = new_codec()?;
         let mut silence = vec![0; kind.payload_len(n)].into_boxed_slice();
-        let zeros = vec![0i16; n];
-        let mut silence_len = 0;
-        for _ in 0..SILENCE_WARMUP {
-            silence_len = silence_codec.encode(&zeros, &mut silence).unwrap_or(0);
-        }
+        let silence_len = match kind.silence_payload(n, &mut silence) {
+            Some(len) => len,
+            None => {
+                // Opus: what its encoder makes of silence once settled.
+                let mut enc = new_codec()?;
+                let zeros = vec![0i16; n];
+                let mut len = 0;
+                for _ in 0..SILENCE_WARMUP {
+                    len = enc.encode(&zeros, &mut silence).unwrap_or(0);
+                }
+                len
+            }
+        };
         self.groups.push(Group {
             kind,
             codec: new_codec()?,
@@ -592,7 +585,6 @@ impl Conference {
             payload: vec![0; kind.payload_len(n)].into_boxed_slice(),
             payload_len: 0,
             members: 0,
-            silence_codec,
             silence,
             silence_len,
             cached: false,
@@ -966,9 +958,9 @@ impl Conference {
             kernel::saturate(&mut self.listen, pick(&self.acc, &self.sums, full_sum));
             for g in self.groups.iter_mut().filter(|g| g.members > 0) {
                 if g.cached {
-                    // Phones decoded the silence encoder's output: carry on
-                    // from its state, with no stale resampler history.
-                    g.codec.copy_encoder_from(&g.silence_codec);
+                    // The encoder carries on from the hangover's silence,
+                    // near where the phones' decoders rest; the resampler
+                    // holds that silence too, but start it clean.
                     if let Some(r) = g.down.as_mut() {
                         r.reset();
                     }
@@ -1052,7 +1044,7 @@ fn encode_own(p: &mut Participant, group: &Group, mix: &[i16]) {
         // Leaving the shared stream: its phone's decoder has followed the
         // shared encoder, so its own encoder carries on from there
         // (seamless for G.722; nothing to copy for G.711).
-        p.codec.copy_encoder_from(group.followed());
+        p.codec.copy_encoder_from(&group.codec);
         if let Some(r) = p.down.as_mut() {
             r.reset();
         }
