@@ -205,6 +205,47 @@ mod tests {
     }
 
     #[test]
+    fn the_file_is_valid_before_it_is_finished() {
+        // As if the process died: read the file while the recorder runs.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("b.wav");
+        let mut r = Recorder::start(&path, 8000).expect("start");
+        let frame = [100i16; 160];
+        for _ in 0..150 {
+            r.push(&frame);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // The writer has passed the 2 s checkpoint by now.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let n = loop {
+            let n = Wav::open(&path).map_or(0, |w| w.samples.len());
+            if n >= 16000 || std::time::Instant::now() > deadline {
+                break n;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        assert!(n >= 16000, "{n} samples readable before finish");
+        assert_eq!(r.finish().duration_ms, 3000);
+    }
+
+    #[test]
+    fn a_flood_drops_frames_and_counts_them_instead_of_blocking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.wav");
+        let mut r = Recorder::start(&path, 48000).expect("start");
+        let frame = vec![7i16; 960];
+        // Far faster than any disk: some of these cannot be queued.
+        for _ in 0..20_000 {
+            r.push(&frame);
+        }
+        let s = r.finish();
+        assert!(s.dropped_frames > 0);
+        let written = Wav::open(&path).expect("valid").samples.len() as u64;
+        assert_eq!(written / 960 + s.dropped_frames, 20_000);
+        assert_eq!(s.duration_ms, written * 1000 / 48000);
+    }
+
+    #[test]
     fn a_bad_path_is_an_error() {
         assert!(Recorder::start("/nonexistent-dir/x/y.wav", 8000).is_err());
     }
