@@ -64,6 +64,25 @@ impl CodecKind {
         }
     }
 
+    /// Writes a payload of `samples` samples of silence that needs no
+    /// encoder and that a decoder can be sent over and over, whatever its
+    /// state; returns its length. None for Opus, whose silence only an
+    /// encoder can make. For G.722, code 0xFC (the low band's zero step,
+    /// the high band's smallest) keeps a decoder at rest exactly at rest
+    /// and leaves one taken straight out of speech within -60 dBFS.
+    pub fn silence_payload(self, samples: usize, out: &mut [u8]) -> Option<usize> {
+        let (byte, len) = match self {
+            CodecKind::Pcmu => (0xFF, samples),
+            CodecKind::Pcma => (0xD5, samples),
+            CodecKind::G722 => (0xFC, samples / 2),
+            CodecKind::L16 { .. } => (0, samples * 2),
+            CodecKind::Opus => return None,
+        };
+        let out = out.get_mut(..len)?;
+        out.fill(byte);
+        Some(len)
+    }
+
     /// The static RTP payload type (RFC 3551), where there is one.
     pub fn static_payload_type(self) -> Option<u8> {
         match self {
@@ -270,6 +289,30 @@ mod tests {
             let ratio = rms(&out[frame * 5..]) / rms(&pcm[frame * 5..]);
             assert!((ratio - 1.0).abs() < 0.1, "{kind:?}: level ratio {ratio}");
         }
+    }
+
+    #[test]
+    fn silence_payloads_decode_to_silence_and_stay_there() {
+        for kind in [
+            CodecKind::Pcmu,
+            CodecKind::Pcma,
+            CodecKind::G722,
+            CodecKind::L16 { rate: 16000 },
+        ] {
+            let frame = kind.rate() as usize / 50;
+            let mut payload = vec![0u8; kind.payload_len(frame)];
+            let len = kind.silence_payload(frame, &mut payload);
+            assert_eq!(len, Some(kind.payload_len(frame)), "{kind:?}");
+            let mut c = AnyCodec::new(kind).expect("codec");
+            let mut out = vec![0i16; frame];
+            for _ in 0..50 {
+                assert_eq!(c.decode(&payload, &mut out), Ok(frame));
+                // A-law has no zero code: ±8 is its smallest step.
+                assert!(out.iter().all(|s| s.abs() <= 8), "{kind:?}: {out:?}");
+            }
+        }
+        assert_eq!(CodecKind::Opus.silence_payload(960, &mut [0; 100]), None);
+        assert_eq!(CodecKind::Pcmu.silence_payload(160, &mut [0; 100]), None);
     }
 
     #[test]

@@ -105,6 +105,12 @@ impl<W: Write + Seek> WavWriter<W> {
         Ok(())
     }
 
+    /// Brings the header up to date with what is written so far, so the
+    /// file reads back whole even if it is never finished.
+    pub fn flush(&mut self) -> Result<(), WavError> {
+        Ok(self.inner.flush()?)
+    }
+
     pub fn finish(self) -> Result<(), WavError> {
         Ok(self.inner.finalize()?)
     }

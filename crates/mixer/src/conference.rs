@@ -8,7 +8,17 @@
 //! else gets the whole sum, encoded once per codec and rate and shared (the
 //! payload bytes are the same slice; only the RTP headers differ). Lines
 //! that send nothing cost a jitter-buffer check per tick.
+//!
+//! On top of the speech: what the room plays by itself (see [`Options`]) —
+//! an announcement to someone alone, music while nobody is mixed, tones
+//! when people come and go — is added to what listeners hear, still
+//! encoded once per group. Participants' [`Flags`] mute them (never
+//! decoded, never mixed) or deafen them (sent their codec's silence, so
+//! the phone's RTP timers stay happy). A room with nothing to hear stops
+//! encoding: after a short hangover its listeners are re-sent one
+//! silence payload per group, encoded once when the group was made.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use media::{AnyCodec, Codec, CodecKind, Concealer, Resampler, Vad, VadConfig};
@@ -16,6 +26,7 @@ use rtp::{ReceiverStats, RtpError, RtpHeader, RtpPacket, WriteError};
 
 use crate::jitter::{JitterBuffer, JitterStats, Pop};
 use crate::kernel;
+use crate::prompt::{Player, Prompt};
 use crate::speakers::Selector;
 
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +107,64 @@ pub struct ParticipantStats {
     pub speaking_ticks: u64,
     /// Frames followed without decoding (a quiet G.722 line).
     pub tracked_frames: u64,
+    /// Packets dropped undecoded because the participant was muted or the
+    /// room was waiting for its moderator.
+    pub muted_frames: u64,
+}
+
+/// What the brain says about one participant. All off on joining.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// Never mixed (not even decoded); still hears the room.
+    pub muted: bool,
+    /// Hears nothing: sent its codec's silence, not no packets, so the
+    /// phone does not hang up on an RTP timeout. Still mixed if it talks.
+    pub deaf: bool,
+    /// Counts as the moderator for [`Options::moderator_required`].
+    pub moderator: bool,
+}
+
+/// How the room behaves, beyond mixing. Prompts must be loaded (files
+/// read and resampled to the conference rate) off the media thread.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// While no moderator is present nobody is mixed and everyone hears
+    /// `wait_music` (or silence).
+    pub moderator_required: bool,
+    /// A rising two-note tone to everyone else when someone joins (after
+    /// the first), a falling one when someone leaves.
+    pub join_leave_tones: bool,
+    /// Played once to a participant who finds itself alone.
+    pub alone_prompt: Option<Arc<Prompt>>,
+    /// Looped while nobody is mixed: waiting for the moderator, or alone
+    /// (after the alone prompt).
+    pub wait_music: Option<Arc<Prompt>>,
+}
+
+/// Counters for the whole conference.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConferenceStats {
+    pub ticks: u64,
+    /// Ticks with at least one talker mixed.
+    pub mixed_ticks: u64,
+    /// Ticks with nothing to hear on which listeners were re-sent the
+    /// cached silence payload, nothing encoded.
+    pub silent_ticks: u64,
+    /// Ticks nobody was mixed for want of a moderator.
+    pub waiting_ticks: u64,
+    /// Ticks on which an announcement, music or a tone played.
+    pub prompt_ticks: u64,
+    pub max_speakers_seen: usize,
+    /// Encoder calls: shared mixes and participants' own streams.
+    pub encodes: u64,
+    /// Sum of the participants' `muted_frames`, including those who left.
+    pub muted_frames: u64,
+    pub joins: u64,
+    pub leaves: u64,
+    pub tones_played: u64,
+    /// Participants now, and speakers after the last tick.
+    pub participants: usize,
+    pub speakers: usize,
 }
 
 const RATES: [u32; 4] = [8000, 16000, 32000, 48000];
@@ -107,6 +176,35 @@ const TRACK_AFTER_MS: u32 = 1000;
 /// G.722 low-band scale factor at which a followed line is decoded again:
 /// -56 dBFS hiss stays near 260, speech and tones at -35 dBFS exceed it.
 const TRACK_LIMIT: i32 = 1024;
+/// Quiet this long, a room stops encoding and re-sends cached silence;
+/// meanwhile the encoders (G.722's predictors, the resamplers' history)
+/// settle to silence themselves, so the switch is inaudible.
+const SILENCE_HANGOVER_MS: u32 = 200;
+/// Frames of silence an Opus encoder is run for before its payload is
+/// kept as the group's silence, so it has settled.
+const SILENCE_WARMUP: usize = 10;
+
+/// What a participant is sent this tick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Out {
+    /// The group's shared mix (or its cached silence).
+    Shared,
+    /// Its own encoding: its N-1 mix, or a mix without the current tone.
+    Own,
+    /// Deaf: the group's silence payload.
+    Silence,
+}
+
+/// Which conference-rate sum a stream is made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sum {
+    /// Speech only.
+    Speech,
+    /// Speech with the announcement or music.
+    Room,
+    /// Room with the tone.
+    Full,
+}
 
 struct Participant {
     generation: u32,
@@ -130,8 +228,10 @@ struct Participant {
     /// change of SSRC is a new stream), for RTCP reports and quality.
     rx: Option<ReceiverStats>,
     group: usize,
+    flags: Flags,
     speaker: bool,
-    /// Whether this tick's packet is its own payload rather than the shared one.
+    out: Out,
+    /// Whether the last tick's packet was its own payload rather than the shared one.
     own_stream: bool,
     /// Its own N-1 payload (used while it speaks).
     payload: Box<[u8]>,
@@ -154,7 +254,13 @@ struct Group {
     pcm: Box<[i16]>,
     payload: Box<[u8]>,
     payload_len: usize,
+    /// Listeners on the shared stream this tick.
     members: usize,
+    /// The codec's silence, made once, for deaf members and silent rooms.
+    silence: Box<[u8]>,
+    silence_len: usize,
+    /// Whether the last tick sent `silence` instead of `payload`.
+    cached: bool,
 }
 
 pub struct Conference {
@@ -169,7 +275,25 @@ pub struct Conference {
     acc: Box<[i32]>,
     speaker_pcm: Box<[i16]>,
     mix: Box<[i16]>,
+    /// Speech plus room audio (`Sum::Room`), then plus the tone (`Sum::Full`).
+    sums: Box<[i32]>,
+    /// What listeners heard last tick, at the conference rate.
+    listen: Box<[i16]>,
     ticks: u64,
+    opts: Options,
+    moderators: usize,
+    join_tone: Option<Arc<Prompt>>,
+    leave_tone: Option<Arc<Prompt>>,
+    tone: Option<Player>,
+    /// Who does not hear the current tone (the joiner its own join tone).
+    tone_exempt: Option<ParticipantId>,
+    alone: Option<Player>,
+    music: Option<Player>,
+    /// Consecutive ticks with nothing to hear.
+    quiet_ticks: u32,
+    prev_speakers: Vec<usize>,
+    talk: Vec<(ParticipantId, bool)>,
+    stats: ConferenceStats,
 }
 
 /// One packet to send, produced by [`Conference::tick`].
@@ -240,9 +364,163 @@ impl Conference {
             acc: vec![0; frame].into_boxed_slice(),
             speaker_pcm: vec![0; frame * cfg.max_speakers].into_boxed_slice(),
             mix: vec![0; frame].into_boxed_slice(),
+            sums: vec![0; 2 * frame].into_boxed_slice(),
+            listen: vec![0; frame].into_boxed_slice(),
             ticks: 0,
+            opts: Options::default(),
+            moderators: 0,
+            join_tone: None,
+            leave_tone: None,
+            tone: None,
+            tone_exempt: None,
+            alone: None,
+            music: None,
+            quiet_ticks: 0,
+            prev_speakers: Vec::with_capacity(cfg.max_speakers),
+            // At most every speaker stops and as many start in one tick.
+            talk: Vec::with_capacity(2 * cfg.max_speakers),
+            stats: ConferenceStats::default(),
             cfg,
         })
+    }
+
+    /// Samples per tick at the conference rate.
+    pub fn frame_len(&self) -> usize {
+        self.frame
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// Sets how the room behaves. A prompt not at the conference rate is
+    /// resampled here, on the caller's thread (better done when loading);
+    /// one that cannot be is dropped.
+    pub fn set_options(&mut self, mut opts: Options) {
+        let rate = self.cfg.rate;
+        for prompt in [&mut opts.alone_prompt, &mut opts.wait_music] {
+            if let Some(p) = prompt.as_ref().filter(|p| p.rate() != rate) {
+                *prompt = Prompt::from_pcm(p.rate(), p.samples(), rate)
+                    .ok()
+                    .map(Arc::new);
+            }
+        }
+        if opts.join_leave_tones && self.join_tone.is_none() {
+            self.join_tone = Some(Arc::new(Prompt::join_tone(rate)));
+            self.leave_tone = Some(Arc::new(Prompt::leave_tone(rate)));
+        }
+        if !opts.join_leave_tones {
+            self.tone = None;
+            self.tone_exempt = None;
+        }
+        let same = |a: &Option<Arc<Prompt>>, b: &Option<Arc<Prompt>>| match (a, b) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same(&opts.wait_music, &self.opts.wait_music) {
+            self.music = None;
+        }
+        if opts.alone_prompt.is_none() {
+            self.alone = None;
+        }
+        self.opts = opts;
+    }
+
+    pub fn flags(&self, id: ParticipantId) -> Option<Flags> {
+        self.get(id).map(|p| p.flags)
+    }
+
+    /// Sets a participant's flags; false for an unknown participant.
+    pub fn set_flags(&mut self, id: ParticipantId, flags: Flags) -> bool {
+        let Some(p) = self.get_mut(id) else {
+            return false;
+        };
+        p.flags = flags;
+        self.count_moderators();
+        true
+    }
+
+    fn count_moderators(&mut self) {
+        self.moderators = self
+            .slots
+            .iter()
+            .flatten()
+            .filter(|p| p.flags.moderator)
+            .count();
+    }
+
+    /// Whether anyone is mixed: not while a required moderator is missing.
+    fn mixing(&self) -> bool {
+        !self.opts.moderator_required || self.moderators > 0
+    }
+
+    pub fn conference_stats(&self) -> ConferenceStats {
+        ConferenceStats {
+            participants: self.len(),
+            speakers: self.selector.speakers().len(),
+            ..self.stats
+        }
+    }
+
+    /// Who started (true) or stopped (false) being mixed on the last tick.
+    /// A participant removed while talking gets no stop: it is gone.
+    pub fn talk_changes(&self) -> impl Iterator<Item = (ParticipantId, bool)> + '_ {
+        self.talk.iter().copied()
+    }
+
+    /// What listeners heard on the last tick, at the conference rate: every
+    /// talker, announcements, music and tones. Silence in a silent room
+    /// (and before the first tick). For recording.
+    pub fn mix_frame(&self) -> &[i16] {
+        &self.listen
+    }
+
+    /// A participant came: a tone for the others, the alone prompt for a
+    /// first one.
+    fn joined(&mut self, id: ParticipantId) {
+        self.stats.joins += 1;
+        match self.len() {
+            1 => {
+                self.alone = self.opts.alone_prompt.clone().map(|p| Player::once(p, 0));
+            }
+            _ => {
+                self.alone = None;
+                if self.opts.join_leave_tones {
+                    self.play_tone(self.join_tone.clone());
+                    self.tone_exempt = Some(id);
+                }
+            }
+        }
+    }
+
+    /// A participant went: a tone for the rest; the alone prompt, after
+    /// that tone, for a last one.
+    fn left(&mut self) {
+        self.stats.leaves += 1;
+        if self.is_empty() {
+            self.tone = None;
+            self.alone = None;
+            self.music = None;
+            return;
+        }
+        if self.opts.join_leave_tones {
+            self.play_tone(self.leave_tone.clone());
+        }
+        if self.len() == 1 {
+            let after = self.tone.as_ref().map_or(0, Player::remaining);
+            self.alone = self
+                .opts
+                .alone_prompt
+                .clone()
+                .map(|p| Player::once(p, after));
+        }
+    }
+
+    fn play_tone(&mut self, tone: Option<Arc<Prompt>>) {
+        self.tone = tone.map(|t| Player::once(t, 0));
+        self.tone_exempt = None;
+        self.stats.tones_played += 1;
     }
 
     /// Ticks run so far.
@@ -284,14 +562,32 @@ impl Conference {
         }
         let n = self.codec_frame(kind);
         let (_, down) = self.resamplers(kind.rate());
+        let new_codec = || AnyCodec::new(kind).map_err(|_| ConfigError::Codec(kind));
+        let mut silence = vec![0; kind.payload_len(n)].into_boxed_slice();
+        let silence_len = match kind.silence_payload(n, &mut silence) {
+            Some(len) => len,
+            None => {
+                // Opus: what its encoder makes of silence once settled.
+                let mut enc = new_codec()?;
+                let zeros = vec![0i16; n];
+                let mut len = 0;
+                for _ in 0..SILENCE_WARMUP {
+                    len = enc.encode(&zeros, &mut silence).unwrap_or(0);
+                }
+                len
+            }
+        };
         self.groups.push(Group {
             kind,
-            codec: AnyCodec::new(kind).map_err(|_| ConfigError::Codec(kind))?,
+            codec: new_codec()?,
             down,
             pcm: vec![0; n].into_boxed_slice(),
             payload: vec![0; kind.payload_len(n)].into_boxed_slice(),
             payload_len: 0,
             members: 0,
+            silence,
+            silence_len,
+            cached: false,
         });
         Ok(self.groups.len() - 1)
     }
@@ -331,7 +627,9 @@ impl Conference {
             quiet_ticks: 0,
             rx: None,
             group,
+            flags: Flags::default(),
             speaker: false,
+            out: Out::Shared,
             own_stream: false,
             payload: vec![0; payload_max].into_boxed_slice(),
             payload_len: 0,
@@ -344,10 +642,12 @@ impl Conference {
             sent: false,
             stats: ParticipantStats::default(),
         });
-        Ok(ParticipantId {
+        let id = ParticipantId {
             index: index as u32,
             generation,
-        })
+        };
+        self.joined(id);
+        Ok(id)
     }
 
     fn get_mut(&mut self, id: ParticipantId) -> Option<&mut Participant> {
@@ -373,6 +673,8 @@ impl Conference {
         self.generations[i] = self.generations[i].wrapping_add(1);
         self.free.push(i);
         self.selector.remove(i);
+        self.count_moderators();
+        self.left();
         true
     }
 
@@ -433,17 +735,25 @@ impl Conference {
     }
 
     /// Advances one tick: mixes, encodes, and returns one packet per
-    /// participant. Call every `tick_ms`. Nothing here depends on `now` yet
-    /// (the play-out clock is the tick itself); timed features such as
-    /// prompts will.
+    /// participant. Call every `tick_ms`. Nothing here depends on `now`
+    /// (the play-out clock is the tick itself, prompts included).
     pub fn tick(&mut self, _now: Instant) -> Outputs<'_> {
         self.ticks += 1;
+        self.stats.ticks += 1;
         let frame = self.frame;
         let track_after = (TRACK_AFTER_MS / self.cfg.tick_ms) as u16;
+        let mixing = self.mixing();
+        if !mixing {
+            self.stats.waiting_ticks += 1;
+        }
 
         // 1. Play out and rate every line.
         for slot in self.slots.iter_mut() {
             let Some(p) = slot.as_mut() else { continue };
+            if p.flags.muted || !mixing {
+                self.stats.muted_frames += unmixed(p);
+                continue;
+            }
             p.has_audio = match p.jitter.pop() {
                 // A quiet line that can be followed without decoding stays
                 // undecoded until its level rises.
@@ -485,7 +795,11 @@ impl Conference {
             }
         }
 
-        // 2. Pick the speakers.
+        // 2. Pick the speakers (muted and waiting lines have no audio, so
+        //    none of them is active).
+        self.prev_speakers.clear();
+        self.prev_speakers
+            .extend_from_slice(self.selector.speakers());
         let slots = &self.slots;
         let level_if_active = |i: usize| match &slots[i] {
             Some(p) if p.vad.is_active() && p.has_audio => Some(p.vad.level()),
@@ -496,6 +810,11 @@ impl Conference {
             .enumerate()
             .filter_map(|(i, _)| level_if_active(i).map(|l| (i, l)));
         self.selector.update(active, level_if_active);
+        let n_speakers = self.selector.speakers().len();
+        if n_speakers > 0 {
+            self.stats.mixed_ticks += 1;
+        }
+        self.stats.max_speakers_seen = self.stats.max_speakers_seen.max(n_speakers);
 
         // 3. Bring the speakers to the conference rate and sum them.
         self.acc.fill(0);
@@ -507,15 +826,6 @@ impl Conference {
             if !p.speaker {
                 // Joining the mix: no stale resampler history from its last turn.
                 if let Some(r) = p.up.as_mut() {
-                    r.reset();
-                }
-            }
-            if !p.own_stream {
-                // Leaving the shared stream: its phone's decoder has followed
-                // the shared encoder, so its own encoder carries on from
-                // there (seamless for G.722; nothing to copy for G.711).
-                p.codec.copy_encoder_from(&self.groups[p.group].codec);
-                if let Some(r) = p.down.as_mut() {
                     r.reset();
                 }
             }
@@ -536,53 +846,91 @@ impl Conference {
             p.speaker = false;
         }
 
-        // 4. Speakers: N-1, encoded for each.
+        // 4. What the room plays: an announcement or music for everyone,
+        //    a tone for all but whoever it is about.
+        let n = self.len();
+        let want_music = n > 0 && (!mixing || (n == 1 && self.alone.is_none()));
+        match (&self.opts.wait_music, want_music) {
+            (Some(m), true) if self.music.is_none() => self.music = Some(Player::looped(m.clone())),
+            (_, false) => self.music = None,
+            _ => {}
+        }
+        let (room, full) = self.sums.split_at_mut(frame);
+        let mut room_sum = Sum::Speech;
+        if let Some(a) = self.alone.as_mut() {
+            room.copy_from_slice(&self.acc);
+            a.mix_into(room);
+            room_sum = Sum::Room;
+            if a.is_done() {
+                self.alone = None;
+            }
+        } else if let Some(m) = self.music.as_mut() {
+            room.copy_from_slice(&self.acc);
+            m.mix_into(room);
+            room_sum = Sum::Room;
+        }
+        let mut full_sum = room_sum;
+        let tone_exempt = self.tone.as_ref().and(self.tone_exempt);
+        if let Some(t) = self.tone.as_mut() {
+            full.copy_from_slice(if room_sum == Sum::Room {
+                &*room
+            } else {
+                &self.acc[..]
+            });
+            t.mix_into(full);
+            full_sum = Sum::Full;
+            if t.is_done() {
+                self.tone = None;
+                self.tone_exempt = None;
+            }
+        }
+        if full_sum != Sum::Speech {
+            self.stats.prompt_ticks += 1;
+        }
+        let exempt = |i: usize, p: &Participant| {
+            tone_exempt.is_some_and(|e| e.index as usize == i && e.generation == p.generation)
+        };
+
+        // 5. Speakers: N-1, encoded for each.
         for (k, &i) in self.selector.speakers().iter().enumerate() {
             let Some(p) = self.slots[i].as_mut() else {
                 continue;
             };
             p.speaker = true;
             p.stats.speaking_ticks += 1;
-            let own = &self.speaker_pcm[k * frame..(k + 1) * frame];
-            kernel::minus_own(&mut self.mix, &self.acc, own);
-            p.payload_len = match p.down.as_mut() {
-                Some(r) => {
-                    // p.pcm (its input frame) is done with: reuse it.
-                    r.process(&self.mix, &mut p.pcm);
-                    p.codec.encode(&p.pcm, &mut p.payload)
-                }
-                None => p.codec.encode(&self.mix, &mut p.payload),
+            if p.flags.deaf {
+                p.out = Out::Silence;
+                continue;
             }
-            .unwrap_or(0);
+            let sum = if exempt(i, p) { room_sum } else { full_sum };
+            let own = &self.speaker_pcm[k * frame..(k + 1) * frame];
+            kernel::minus_own(&mut self.mix, pick(&self.acc, &self.sums, sum), own);
+            encode_own(p, &self.groups[p.group], &self.mix);
+            self.stats.encodes += 1;
         }
 
-        for p in self.slots.iter_mut().flatten() {
-            p.own_stream = p.speaker;
-        }
-
-        // 5. Everyone else: one encoding per codec and rate.
+        // 6. Everyone else: the shared stream, or its own while a tone is
+        //    not for it, or silence when deaf. And every outgoing stream
+        //    moves on by one packet.
         for g in self.groups.iter_mut() {
             g.members = 0;
         }
-        for p in self.slots.iter().flatten() {
-            if !p.own_stream {
-                self.groups[p.group].members += 1;
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            let Some(p) = slot.as_mut() else { continue };
+            if !p.speaker {
+                p.out = if p.flags.deaf {
+                    Out::Silence
+                } else if exempt(i, p) {
+                    kernel::saturate(&mut self.mix, pick(&self.acc, &self.sums, room_sum));
+                    encode_own(p, &self.groups[p.group], &self.mix);
+                    self.stats.encodes += 1;
+                    Out::Own
+                } else {
+                    self.groups[p.group].members += 1;
+                    Out::Shared
+                };
             }
-        }
-        kernel::saturate(&mut self.mix, &self.acc);
-        for g in self.groups.iter_mut().filter(|g| g.members > 0) {
-            g.payload_len = match g.down.as_mut() {
-                Some(r) => {
-                    r.process(&self.mix, &mut g.pcm);
-                    g.codec.encode(&g.pcm, &mut g.payload)
-                }
-                None => g.codec.encode(&self.mix, &mut g.payload),
-            }
-            .unwrap_or(0);
-        }
-
-        // 6. Advance every outgoing stream by one packet.
-        for p in self.slots.iter_mut().flatten() {
+            p.own_stream = p.out == Out::Own;
             if p.sent {
                 p.seq = p.seq.wrapping_add(1);
                 p.ts = p.ts.wrapping_add(p.ts_step);
@@ -591,11 +939,127 @@ impl Conference {
             p.sent = true;
         }
 
+        // 7. The shared mixes: one encoding per codec and rate, unless the
+        //    room has been silent a while; then the cached silence.
+        if n_speakers > 0 || full_sum != Sum::Speech {
+            self.quiet_ticks = 0;
+        } else {
+            self.quiet_ticks = self.quiet_ticks.saturating_add(1);
+        }
+        if self.quiet_ticks > SILENCE_HANGOVER_MS / self.cfg.tick_ms {
+            if !self.groups.iter().all(|g| g.cached) {
+                self.listen.fill(0);
+                for g in self.groups.iter_mut() {
+                    g.cached = true;
+                }
+            }
+            self.stats.silent_ticks += 1;
+        } else {
+            kernel::saturate(&mut self.listen, pick(&self.acc, &self.sums, full_sum));
+            for g in self.groups.iter_mut().filter(|g| g.members > 0) {
+                if g.cached {
+                    // The encoder carries on from the hangover's silence,
+                    // near where the phones' decoders rest; the resampler
+                    // holds that silence too, but start it clean.
+                    if let Some(r) = g.down.as_mut() {
+                        r.reset();
+                    }
+                    g.cached = false;
+                }
+                g.payload_len = match g.down.as_mut() {
+                    Some(r) => {
+                        r.process(&self.listen, &mut g.pcm);
+                        g.codec.encode(&g.pcm, &mut g.payload)
+                    }
+                    None => g.codec.encode(&self.listen, &mut g.payload),
+                }
+                .unwrap_or(0);
+                self.stats.encodes += 1;
+            }
+        }
+
+        // 8. Who started and stopped talking.
+        self.talk.clear();
+        let id = |i: usize, slots: &[Option<Participant>]| {
+            slots[i].as_ref().map(|p| ParticipantId {
+                index: i as u32,
+                generation: p.generation,
+            })
+        };
+        for &i in &self.prev_speakers {
+            if !self.selector.is_speaker(i) {
+                self.talk.extend(id(i, &self.slots).map(|pid| (pid, false)));
+            }
+        }
+        for &i in self.selector.speakers() {
+            if !self.prev_speakers.contains(&i) {
+                self.talk.extend(id(i, &self.slots).map(|pid| (pid, true)));
+            }
+        }
+
         Outputs {
             conf: self,
             next: 0,
         }
     }
+}
+
+/// A muted line, or any line while the room waits for its moderator: its
+/// packets are dropped undecoded (a G.722 line's scale factors still
+/// follow them, cheaply, so unmuting starts close to in step). Returns
+/// the packets dropped.
+fn unmixed(p: &mut Participant) -> u64 {
+    if p.has_audio || p.plc.is_concealing() {
+        // Nothing stale to conceal with after unmuting.
+        p.plc.reset();
+    }
+    p.has_audio = false;
+    p.quiet_ticks = 0;
+    p.vad.silent();
+    match p.jitter.pop() {
+        Pop::Frame(bytes) => {
+            if p.codec.track(bytes, i32::MAX).is_some() {
+                p.tracking = true;
+            }
+            p.stats.muted_frames += 1;
+            1
+        }
+        Pop::Lost | Pop::Empty => 0,
+    }
+}
+
+/// One of the conference-rate sums.
+fn pick<'a>(acc: &'a [i32], sums: &'a [i32], sum: Sum) -> &'a [i32] {
+    let frame = acc.len();
+    match sum {
+        Sum::Speech => acc,
+        Sum::Room => &sums[..frame],
+        Sum::Full => &sums[frame..],
+    }
+}
+
+/// Encodes `mix` (conference rate) into the participant's own stream.
+fn encode_own(p: &mut Participant, group: &Group, mix: &[i16]) {
+    if !p.own_stream {
+        // Leaving the shared stream: its phone's decoder has followed the
+        // shared encoder, so its own encoder carries on from there
+        // (seamless for G.722; nothing to copy for G.711).
+        p.codec.copy_encoder_from(&group.codec);
+        if let Some(r) = p.down.as_mut() {
+            r.reset();
+        }
+        p.own_stream = true;
+    }
+    p.payload_len = match p.down.as_mut() {
+        Some(r) => {
+            // p.pcm (its input frame) is done with: reuse it.
+            r.process(mix, &mut p.pcm);
+            p.codec.encode(&p.pcm, &mut p.payload)
+        }
+        None => p.codec.encode(mix, &mut p.payload),
+    }
+    .unwrap_or(0);
+    p.out = Out::Own;
 }
 
 /// Conceals a missing frame while the concealment still has something to
@@ -625,11 +1089,11 @@ impl<'a> Iterator for Outputs<'a> {
             let Some(p) = self.conf.slots[i].as_ref() else {
                 continue;
             };
-            let (payload, shared) = if p.own_stream {
-                (&p.payload[..p.payload_len], false)
-            } else {
-                let g = &self.conf.groups[p.group];
-                (&g.payload[..g.payload_len], true)
+            let g = &self.conf.groups[p.group];
+            let (payload, shared) = match p.out {
+                Out::Own => (&p.payload[..p.payload_len], false),
+                Out::Shared if !g.cached => (&g.payload[..g.payload_len], true),
+                Out::Shared | Out::Silence => (&g.silence[..g.silence_len], true),
             };
             return Some(Output {
                 participant: ParticipantId {

@@ -10,15 +10,21 @@
 //! - [`kernel`]: the vectorisable add/subtract/saturate loops.
 //! - [`node`]: the mixer node — the node side of `proto`, its threads and
 //!   sockets (`Mixer::start`).
+//! - [`prompt`]: announcements, music and tones, and their players.
+//! - [`recorder`]: writes the mix to a WAV file from its own thread.
 
 pub mod conference;
 pub mod jitter;
 pub mod kernel;
 pub mod node;
+pub mod prompt;
+pub mod recorder;
 pub mod speakers;
 
 pub use conference::{
-    Conference, ConferenceConfig, ConfigError, Output, Outputs, ParticipantConfig, ParticipantId,
-    ParticipantStats, PushError,
+    Conference, ConferenceConfig, ConferenceStats, ConfigError, Flags, Options, Output, Outputs,
+    ParticipantConfig, ParticipantId, ParticipantStats, PushError,
 };
 pub use node::{Mixer, MixerConfig, MixerHandle};
+pub use prompt::{Player, Prompt, PromptError};
+pub use recorder::{RecordError, Recorder, RecordingSummary};

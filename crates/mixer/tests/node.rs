@@ -65,6 +65,7 @@ fn snapshot(
 struct Node {
     mixer: mixer::MixerHandle,
     handle: NodeHandle,
+    events: tokio::sync::mpsc::UnboundedReceiver<proto::brain::NodeEvent>,
     range: RangeId,
     port: u16,
     _rt: tokio::runtime::Runtime,
@@ -83,7 +84,7 @@ fn start() -> Node {
         .enable_all()
         .build()
         .expect("runtime");
-    let (handle, hello, mixer) = rt.block_on(async {
+    let (handle, hello, mixer, events) = rt.block_on(async {
         let mut incoming = listen("127.0.0.1:0".parse().expect("addr"), BrainConfig::default())
             .await
             .expect("listen");
@@ -100,7 +101,7 @@ fn start() -> Node {
             .expect("a connection");
         // Keep the listener's task alive with the runtime.
         std::mem::forget(incoming);
-        (conn.handle, conn.hello, mixer)
+        (conn.handle, conn.hello, mixer, conn.events)
     });
     assert_eq!(hello.role, Role::Mixer);
     assert_eq!(hello.ranges.len(), 1, "one port per worker");
@@ -111,7 +112,21 @@ fn start() -> Node {
         port: r.first_port,
         mixer,
         handle,
+        events,
         _rt: rt,
+    }
+}
+
+impl Node {
+    /// Media events the mixer sent so far.
+    fn media_events(&mut self) -> Vec<proto::message::Event> {
+        let mut out = Vec::new();
+        while let Ok(ev) = self.events.try_recv() {
+            if let proto::brain::NodeEvent::Event(e) = ev {
+                out.push(e);
+            }
+        }
+        out
     }
 }
 
@@ -294,5 +309,70 @@ fn bad_conferences_are_refused_with_a_reason() {
     })) {
         Err(proto::brain::RequestError::Refused(e)) => assert_eq!(e.code, ErrorCode::UNSUPPORTED),
         other => panic!("a call: {other:?}"),
+    }
+}
+
+#[test]
+fn the_mix_is_recorded_and_talkers_are_reported() {
+    let mut node = start();
+    let dir = tempfile::tempdir().expect("dir");
+    let wav = dir.path().join("room.wav");
+    let mut eps: Vec<Endpoint> = (0..2).map(|_| Endpoint::new()).collect();
+    let addrs: Vec<SocketAddr> = eps.iter().map(Endpoint::addr).collect();
+    let mut s = snapshot(1, node.range, node.port, &addrs);
+    s.options.recording = Some(wav.display().to_string());
+    s.options.join_leave_tones = true;
+    node.request(RequestBody::ApplyConference(s))
+        .expect("applied");
+    play(&node, &mut eps, &TONES[..2], 2);
+    node.request(RequestBody::ReleaseConference {
+        conference_id: ConferenceId("room-1".into()),
+    })
+    .expect("released");
+
+    // Talk events for both, and the recording's end with its length.
+    let mut events = Vec::new();
+    for _ in 0..50 {
+        events.extend(node.media_events());
+        if events
+            .iter()
+            .any(|e| matches!(e, proto::message::Event::RecordingDone { .. }))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for id in [1, 2] {
+        assert!(
+            events.iter().any(|e| matches!(e,
+                proto::message::Event::Talking { participant_id, talking: true, .. } if *participant_id == id)),
+            "participant {id} reported talking: {events:?}"
+        );
+    }
+    let done = events
+        .iter()
+        .find_map(|e| match e {
+            proto::message::Event::RecordingDone {
+                path, duration_ms, ..
+            } => Some((path.clone(), *duration_ms)),
+            _ => None,
+        })
+        .expect("RecordingDone");
+    assert_eq!(done.0, wav.display().to_string());
+    assert!(
+        (1700..2600).contains(&done.1),
+        "recorded {} ms of ~2 s",
+        done.1
+    );
+    // The file holds both talkers, at the conference rate.
+    let w = media::wav::Wav::open(&wav).expect("wav");
+    assert_eq!(w.rate, 16000);
+    let pcm = w.to_mono();
+    let tail = &pcm[pcm.len() / 2..];
+    for f in &TONES[..2] {
+        assert!(
+            tone_amplitude(tail, 16000, *f) > 3000.0,
+            "{f} Hz in the recording"
+        );
     }
 }

@@ -14,8 +14,9 @@ use proto::node::NodeHandler;
 use proto::snapshot::{ConferenceId, ConferenceSnapshot, PortRange};
 
 use super::MixerConfig;
-use super::room;
+use super::room::{self, RecordingChange, RoomMedia};
 use super::worker::{Command, StatsReply, WorkerHandle};
+use crate::{Prompt, Recorder};
 
 pub(crate) struct Control {
     config: MixerConfig,
@@ -26,6 +27,10 @@ pub(crate) struct Control {
     placement: HashMap<ConferenceId, usize>,
     participants: u32,
     last_load: (Instant, u64),
+    /// Prompt files read once per (path, rate): snapshots repeat them.
+    prompts: HashMap<(String, u32), std::sync::Arc<Prompt>>,
+    /// Where each conference is being recorded.
+    recording: HashMap<ConferenceId, String>,
 }
 
 impl Control {
@@ -38,7 +43,58 @@ impl Control {
             placement: HashMap::new(),
             participants: 0,
             last_load: (Instant::now(), 0),
+            prompts: HashMap::new(),
+            recording: HashMap::new(),
         }
+    }
+
+    /// A prompt file at the conference rate, from the cache or the disk.
+    /// A file that cannot be read is logged and left out: the conference
+    /// goes on without it.
+    fn prompt(&mut self, path: Option<&String>, rate: u32) -> Option<std::sync::Arc<Prompt>> {
+        let path = path?;
+        let key = (path.clone(), rate);
+        if let Some(p) = self.prompts.get(&key) {
+            return Some(p.clone());
+        }
+        match Prompt::from_wav(path, rate) {
+            Ok(p) => {
+                let p = std::sync::Arc::new(p);
+                self.prompts.insert(key, p.clone());
+                Some(p)
+            }
+            Err(e) => {
+                tracing::warn!(%path, error = %e, "prompt not loaded");
+                None
+            }
+        }
+    }
+
+    /// Prompts and the recording for a snapshot, made here (file work) so
+    /// the worker only swaps them in.
+    fn media(&mut self, s: &ConferenceSnapshot) -> Result<RoomMedia, ErrorBody> {
+        let alone_prompt = self.prompt(s.options.alone_prompt.as_ref(), s.sample_rate);
+        let wait_music = self.prompt(s.options.wait_music.as_ref(), s.sample_rate);
+        let now = self.recording.get(&s.conference_id);
+        let recording = match (&s.options.recording, now) {
+            (Some(want), Some(have)) if want == have => RecordingChange::Keep,
+            (Some(want), _) => match Recorder::start(want, s.sample_rate) {
+                Ok(r) => RecordingChange::Start(r),
+                Err(e) => {
+                    return Err(ErrorBody::new(
+                        ErrorCode::INTERNAL,
+                        format!("cannot record to {want}: {e}"),
+                    ));
+                }
+            },
+            (None, Some(_)) => RecordingChange::Stop,
+            (None, None) => RecordingChange::Keep,
+        };
+        Ok(RoomMedia {
+            alone_prompt,
+            wait_music,
+            recording,
+        })
     }
 
     /// The worker a snapshot names (through its participants' port); a
@@ -96,10 +152,14 @@ impl Control {
                 id: s.conference_id.clone(),
                 done,
             });
+            // Its recording ended there; a new one starts where it goes.
+            self.recording.remove(&s.conference_id);
         }
+        let media = self.media(&s)?;
         let (done, answer) = sync_channel(1);
         if !self.workers[worker].send(Command::Apply {
             snapshot: s.clone(),
+            media,
             done,
         }) {
             return Err(ErrorBody::new(ErrorCode::INTERNAL, "mixer worker stopped"));
@@ -111,6 +171,14 @@ impl Control {
         }
         self.participants = after;
         self.placement.insert(s.conference_id.clone(), worker);
+        match &s.options.recording {
+            Some(path) => {
+                self.recording.insert(s.conference_id.clone(), path.clone());
+            }
+            None => {
+                self.recording.remove(&s.conference_id);
+            }
+        }
         let _ = self.conferences.apply(s);
         Ok(ReplyBody::Applied { version })
     }
@@ -119,6 +187,7 @@ impl Control {
         let Some(s) = self.conferences.release(&id) else {
             return Err(unknown(&id));
         };
+        self.recording.remove(&id);
         self.participants = self
             .participants
             .saturating_sub(s.participants.len() as u32);

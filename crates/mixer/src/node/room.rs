@@ -6,13 +6,17 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use media::CodecKind;
 use proto::message::{ErrorBody, ErrorCode, LegStats};
 use proto::snapshot::{ConferenceSnapshot, Participant, PayloadType};
 
-use crate::{Conference, ConferenceConfig, ParticipantConfig, ParticipantId};
+use crate::{
+    Conference, ConferenceConfig, Flags, Options, ParticipantConfig, ParticipantId, Prompt,
+    Recorder, RecordingSummary,
+};
 
 /// The codec a negotiated payload type names, if the mixer takes it.
 pub fn codec_of(pt: &PayloadType) -> Option<CodecKind> {
@@ -94,15 +98,34 @@ struct Member {
 /// A talk event: the brain's participant id, and whether they now talk.
 pub type TalkEvent = (u32, bool);
 
+/// What a room needs from files, loaded off the media thread by the
+/// control side: its prompts, and a recorder when one starts.
+#[derive(Default)]
+pub struct RoomMedia {
+    pub alone_prompt: Option<Arc<Prompt>>,
+    pub wait_music: Option<Arc<Prompt>>,
+    pub recording: RecordingChange,
+}
+
+/// What happens to the room's recording with a snapshot.
+#[derive(Default)]
+pub enum RecordingChange {
+    /// As it was.
+    #[default]
+    Keep,
+    /// A new recording (any running one ends).
+    Start(Recorder),
+    /// No recording from now on.
+    Stop,
+}
+
 pub struct Room {
     engine: Conference,
     members: Vec<Member>,
     /// Engine id → index in `members`.
     by_id: HashMap<ParticipantId, usize>,
-    /// Who was mixed after the last tick, and the scratch for this one.
-    talking: Vec<ParticipantId>,
-    talking_now: Vec<ParticipantId>,
     ticks_per_period: u32,
+    recorder: Option<Recorder>,
 }
 
 impl Room {
@@ -121,12 +144,32 @@ impl Room {
             engine,
             members: Vec::new(),
             by_id: HashMap::new(),
-            talking: Vec::with_capacity(usize::from(s.max_speakers)),
-            talking_now: Vec::with_capacity(usize::from(s.max_speakers)),
             ticks_per_period: (u32::from(s.tick_ms) / base_tick_ms.max(1)).max(1),
+            recorder: None,
         };
         room.apply(s)?;
         Ok(room)
+    }
+
+    /// Takes the snapshot's options with what the control side loaded.
+    /// Returns a recording that ended, to be finished off the media thread.
+    pub fn set_media(&mut self, s: &ConferenceSnapshot, media: RoomMedia) -> Option<Recorder> {
+        self.engine.set_options(Options {
+            moderator_required: s.options.moderator_required,
+            join_leave_tones: s.options.join_leave_tones,
+            alone_prompt: media.alone_prompt,
+            wait_music: media.wait_music,
+        });
+        match media.recording {
+            RecordingChange::Keep => None,
+            RecordingChange::Start(r) => self.recorder.replace(r),
+            RecordingChange::Stop => self.recorder.take(),
+        }
+    }
+
+    /// The running recording, if any (the room is going).
+    pub fn take_recorder(&mut self) -> Option<Recorder> {
+        self.recorder.take()
     }
 
     /// Whether the room's mixing settings differ from the snapshot's (then
@@ -165,6 +208,9 @@ impl Room {
                 .iter_mut()
                 .find(|m| m.spec.participant_id == p.participant_id)
             {
+                if m.spec.flags != p.flags {
+                    self.engine.set_flags(m.id, flags_of(p));
+                }
                 m.spec.flags = p.flags;
                 m.spec.local = p.local;
                 continue;
@@ -179,6 +225,7 @@ impl Room {
                     ssrc: p.ssrc,
                 })
                 .map_err(|e| ErrorBody::new(ErrorCode::UNSUPPORTED, e.to_string()))?;
+            self.engine.set_flags(id, flags_of(p));
             self.members.push(Member {
                 spec: p.clone(),
                 id,
@@ -191,7 +238,6 @@ impl Room {
             .enumerate()
             .map(|(i, m)| (m.id, i))
             .collect();
-        self.talking.retain(|id| self.by_id.contains_key(id));
         Ok(())
     }
 
@@ -223,16 +269,13 @@ impl Room {
         let m = &mut self.members[i];
         m.stats.packets_in += 1;
         m.stats.bytes_in += data.len() as u64;
-        // A muted participant's audio never reaches the mix.
-        if m.spec.flags.muted {
-            return;
-        }
+        // A muted participant's audio is dropped by the engine undecoded.
         let _ = self.engine.push_rtp(id, data, now);
     }
 
     /// One tick: `send` is called with each packet and where it goes, and
-    /// `talk` with each change of who is mixed. A deaf participant is sent
-    /// nothing.
+    /// `talk` with each change of who is mixed. A deaf participant gets its
+    /// codec's silence (a phone may hang up on a silent RTP stream).
     pub fn tick(
         &mut self,
         now: Instant,
@@ -244,8 +287,7 @@ impl Room {
             engine,
             members,
             by_id,
-            talking,
-            talking_now,
+            recorder,
             ..
         } = self;
         for out in engine.tick(now) {
@@ -253,7 +295,7 @@ impl Room {
                 continue;
             };
             let m = &mut members[i];
-            if m.spec.flags.deaf || out.payload.is_empty() {
+            if out.payload.is_empty() {
                 continue;
             }
             if let Ok(n) = out.write(buf) {
@@ -262,23 +304,14 @@ impl Room {
                 send(m.spec.sbc_endpoint, &buf[..n]);
             }
         }
-        talking_now.clear();
-        talking_now.extend(engine.speakers());
-        for id in talking_now.iter() {
-            if !talking.contains(id)
-                && let Some(&i) = by_id.get(id)
-            {
-                talk((members[i].spec.participant_id, true));
+        for (id, talking) in engine.talk_changes() {
+            if let Some(&i) = by_id.get(&id) {
+                talk((members[i].spec.participant_id, talking));
             }
         }
-        for id in talking.iter() {
-            if !talking_now.contains(id)
-                && let Some(&i) = by_id.get(id)
-            {
-                talk((members[i].spec.participant_id, false));
-            }
+        if let Some(r) = recorder.as_mut() {
+            r.push(engine.mix_frame());
         }
-        std::mem::swap(talking, talking_now);
     }
 
     /// Every participant's counters, by the brain's ids.
@@ -293,6 +326,25 @@ impl Room {
             out.push((m.spec.participant_id, s));
         }
         out
+    }
+}
+
+fn flags_of(p: &Participant) -> Flags {
+    Flags {
+        muted: p.flags.muted,
+        deaf: p.flags.deaf,
+        moderator: p.flags.moderator,
+    }
+}
+
+/// Finishes a recording on its own thread (closing the file may block) and
+/// hands its summary to `done`.
+pub fn finish_recording(r: Recorder, done: impl FnOnce(RecordingSummary) + Send + 'static) {
+    let spawned = std::thread::Builder::new()
+        .name("mixer-rec-done".into())
+        .spawn(move || done(r.finish()));
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot finish a recording");
     }
 }
 
@@ -431,16 +483,20 @@ mod tests {
     }
 
     #[test]
-    fn deaf_gets_nothing_and_removed_ones_go() {
+    fn deaf_gets_silence_and_removed_ones_go() {
         let mut ps = vec![participant(1, 20000), participant(2, 20002)];
         ps[1].flags.deaf = true;
         let mut room = Room::new(&snapshot(1, ps.clone()), 20).expect("room");
-        let heard = run(&mut room, &[440.0, 1000.0], 0, 10);
+        let heard = run(&mut room, &[440.0, 1000.0], 0, 30);
+        let deaf = &heard[&ps[1].sbc_endpoint];
         assert!(
-            !heard.contains_key(&ps[1].sbc_endpoint),
-            "deaf is sent nothing"
+            tone_amplitude(&deaf[deaf.len() - 800..], 8000, 440.0) < 100.0,
+            "deaf is sent silence, not the room"
         );
-        assert!(heard.contains_key(&ps[0].sbc_endpoint));
+        assert!(
+            tone_amplitude(&heard[&ps[0].sbc_endpoint], 8000, 1000.0) > 1000.0,
+            "the other hears the deaf one"
+        );
         room.apply(&snapshot(2, vec![ps[0].clone()]))
             .expect("apply");
         assert_eq!(room.len(), 1);

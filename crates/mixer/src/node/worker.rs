@@ -21,7 +21,7 @@ use proto::message::{ErrorBody, ErrorCode, Event, LegStats};
 use proto::snapshot::{ConferenceId, ConferenceSnapshot};
 use tokio::sync::mpsc as tokio_mpsc;
 
-use super::room::Room;
+use super::room::{Room, RoomMedia, finish_recording};
 use crate::ParticipantId;
 
 const WAKER: Token = Token(1);
@@ -35,6 +35,7 @@ pub(crate) type StatsReply = Option<Vec<(u32, LegStats)>>;
 pub(crate) enum Command {
     Apply {
         snapshot: ConferenceSnapshot,
+        media: RoomMedia,
         done: SyncSender<Result<(), ErrorBody>>,
     },
     Release {
@@ -298,8 +299,12 @@ impl Worker {
             };
             match cmd {
                 Command::Shutdown => return false,
-                Command::Apply { snapshot, done } => {
-                    let _ = done.send(self.apply(snapshot));
+                Command::Apply {
+                    snapshot,
+                    media,
+                    done,
+                } => {
+                    let _ = done.send(self.apply(snapshot, media));
                 }
                 Command::Release { id, done } => {
                     let stats = self.release(&id);
@@ -332,7 +337,7 @@ impl Worker {
             .sum()
     }
 
-    fn apply(&mut self, s: ConferenceSnapshot) -> Result<(), ErrorBody> {
+    fn apply(&mut self, s: ConferenceSnapshot, media: RoomMedia) -> Result<(), ErrorBody> {
         let slot = self.by_conf.get(&s.conference_id).copied();
         // An endpoint another room of this worker has cannot be told apart.
         for p in &s.participants {
@@ -353,7 +358,18 @@ impl Worker {
                 if room.same_settings(&s) {
                     room.apply(&s)?;
                 } else {
-                    *room = Room::new(&s, BASE_TICK_MS)?;
+                    let mut fresh = Room::new(&s, BASE_TICK_MS)?;
+                    // The recording goes on across a rebuild.
+                    if let Some(r) = room.take_recorder() {
+                        let _ = fresh.set_media(
+                            &s,
+                            RoomMedia {
+                                recording: super::room::RecordingChange::Start(r),
+                                ..RoomMedia::default()
+                            },
+                        );
+                    }
+                    *room = fresh;
                 }
                 slot
             }
@@ -372,9 +388,12 @@ impl Worker {
             }
         };
         self.demux.retain(|_, (r, _)| *r != slot);
-        if let Some(Some((_, room))) = self.rooms.get(slot) {
+        if let Some(Some((_, room))) = self.rooms.get_mut(slot) {
             for (addr, _, id) in room.endpoints() {
                 self.demux.insert(addr, (slot, id));
+            }
+            if let Some(ended) = room.set_media(&s, media) {
+                self.recording_done(s.conference_id.clone(), ended);
             }
         }
         self.published
@@ -383,10 +402,28 @@ impl Worker {
         Ok(())
     }
 
+    /// Closes a recording off this thread; the brain hears when it is whole.
+    fn recording_done(&self, conference_id: ConferenceId, r: crate::Recorder) {
+        let events = self.events.clone();
+        finish_recording(r, move |summary| {
+            if let Some(e) = &summary.error {
+                tracing::warn!(conference = %conference_id.0, error = %e, "recording failed");
+            }
+            let _ = events.try_send(Event::RecordingDone {
+                conference_id,
+                path: summary.path.display().to_string(),
+                duration_ms: summary.duration_ms,
+            });
+        });
+    }
+
     fn release(&mut self, id: &ConferenceId) -> Option<Vec<(u32, LegStats)>> {
         let slot = self.by_conf.remove(id)?;
         let (_, mut room) = self.rooms.get_mut(slot)?.take()?;
         self.demux.retain(|_, (r, _)| *r != slot);
+        if let Some(r) = room.take_recorder() {
+            self.recording_done(id.clone(), r);
+        }
         self.published
             .participants
             .store(self.participants(), Ordering::Relaxed);
