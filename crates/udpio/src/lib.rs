@@ -143,6 +143,13 @@ impl Sender {
     }
 }
 
+/// Control buffers for, and the arrival times read from, one batch.
+#[cfg(target_os = "linux")]
+type Stamps = (
+    [linux::StampCmsg; BATCH],
+    [Option<std::time::Duration>; BATCH],
+);
+
 /// Receives up to [`BATCH`] datagrams per system call.
 pub struct Receiver {
     bufs: Box<[[u8; MAX_PACKET]]>,
@@ -150,12 +157,7 @@ pub struct Receiver {
     from: [Option<SocketAddr>; BATCH],
     /// Kernel arrival times (since the Unix epoch), when asked for.
     #[cfg(target_os = "linux")]
-    stamps: Option<
-        Box<(
-            [linux::StampCmsg; BATCH],
-            [Option<std::time::Duration>; BATCH],
-        )>,
-    >,
+    stamps: Option<Box<Stamps>>,
 }
 
 impl Default for Receiver {

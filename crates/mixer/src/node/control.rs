@@ -158,8 +158,8 @@ impl Control {
         let media = self.media(&s)?;
         let (done, answer) = sync_channel(1);
         if !self.workers[worker].send(Command::Apply {
-            snapshot: s.clone(),
-            media,
+            snapshot: Box::new(s.clone()),
+            media: Box::new(media),
             done,
         }) {
             return Err(ErrorBody::new(ErrorCode::INTERNAL, "mixer worker stopped"));

@@ -34,8 +34,8 @@ pub(crate) type StatsReply = Option<Vec<(u32, LegStats)>>;
 
 pub(crate) enum Command {
     Apply {
-        snapshot: ConferenceSnapshot,
-        media: RoomMedia,
+        snapshot: Box<ConferenceSnapshot>,
+        media: Box<RoomMedia>,
         done: SyncSender<Result<(), ErrorBody>>,
     },
     Release {
@@ -304,7 +304,7 @@ impl Worker {
                     media,
                     done,
                 } => {
-                    let _ = done.send(self.apply(snapshot, media));
+                    let _ = done.send(self.apply(*snapshot, *media));
                 }
                 Command::Release { id, done } => {
                     let stats = self.release(&id);
