@@ -40,6 +40,12 @@ pub struct ConferenceConfig {
     /// Initial jitter-buffer delay, in ticks.
     pub jitter_depth: u16,
     pub vad: VadConfig,
+    /// Noise suppression (RNNoise) on every line that sends audio: tens of
+    /// microseconds a frame, so for rooms that need it.
+    pub denoise: bool,
+    /// Level control: quiet talkers raised, loud ones lowered, towards a
+    /// common speech level.
+    pub level: Option<media::LevelConfig>,
 }
 
 impl Default for ConferenceConfig {
@@ -50,6 +56,8 @@ impl Default for ConferenceConfig {
             max_speakers: 3,
             jitter_depth: 2,
             vad: VadConfig::default(),
+            denoise: false,
+            level: None,
         }
     }
 }
@@ -213,6 +221,9 @@ struct Participant {
     codec: AnyCodec,
     jitter: JitterBuffer,
     plc: Concealer,
+    /// Optional clean-up of what it sends, after decoding.
+    denoise: Option<Box<media::Denoiser>>,
+    level: Option<media::LevelControl>,
     vad: Vad,
     /// Codec rate → conference rate, and back; None when they match.
     up: Option<Resampler>,
@@ -618,6 +629,12 @@ impl Conference {
             codec,
             jitter: JitterBuffer::new(self.cfg.jitter_depth, payload_max),
             plc: Concealer::new(rate),
+            denoise: if self.cfg.denoise {
+                media::Denoiser::new(rate, n).ok().map(Box::new)
+            } else {
+                None
+            },
+            level: self.cfg.level.map(media::LevelControl::new),
             vad: Vad::new(self.cfg.vad),
             up,
             down,
@@ -779,6 +796,14 @@ impl Conference {
                 Pop::Lost | Pop::Empty => conceal(p),
             };
             if p.has_audio {
+                // Noise out first, then the level of what is left; the
+                // level moves on speech as the VAD last judged it.
+                if let Some(d) = p.denoise.as_mut() {
+                    d.process(&mut p.pcm);
+                }
+                if let Some(l) = p.level.as_mut() {
+                    l.process(&mut p.pcm, p.vad.is_active());
+                }
                 p.vad.process(&p.pcm);
             } else {
                 p.vad.silent();

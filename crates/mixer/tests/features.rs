@@ -407,3 +407,79 @@ fn a_silent_room_stops_encoding_and_starts_again_when_someone_talks() {
     let tail = &g722[g722.len() - 8000..];
     assert!(amp_db(tail, 16000, 500.0, AMP) > HEARD);
 }
+
+fn conf_with(denoise: bool, level: Option<media::LevelConfig>) -> Conference {
+    Conference::new(ConferenceConfig {
+        rate: RATE,
+        denoise,
+        level,
+        ..Default::default()
+    })
+    .expect("conf")
+}
+
+#[test]
+fn level_control_brings_a_quiet_talker_up() {
+    let run_with = |level: Option<media::LevelConfig>| {
+        let mut c = conf_with(false, level);
+        // A quiet voice (peaks near -22 dBFS), against a -10 dBFS target.
+        let signal = Signal::Voice {
+            amp: 700.0,
+            hiss: 0,
+            seed: 1,
+        };
+        let quiet = Phone::join(&mut c, CodecKind::Pcmu, signal, 1);
+        let listener = silent(&mut c, 2);
+        let mut phones = [quiet, listener];
+        steady(&mut c, &mut phones, 200);
+        rms(&phones[1].heard[phones[1].heard.len() - RATE as usize..])
+    };
+    let plain = run_with(None);
+    let levelled = run_with(Some(media::LevelConfig {
+        target_dbfs: -10.0,
+        ..Default::default()
+    }));
+    assert!(plain > 300.0, "heard without level control: {plain}");
+    assert!(levelled > 3.0 * plain, "with: {levelled}, without: {plain}");
+}
+
+#[test]
+fn noise_suppression_takes_the_hiss_out_from_under_a_talker() {
+    // What a listener hears of a talker, with or without hiss under it.
+    let heard = |denoise: bool, hiss: i32| {
+        let mut c = conf_with(denoise, None);
+        let signal = Signal::Voice {
+            amp: 3000.0,
+            hiss,
+            seed: 9,
+        };
+        let talker = Phone::join(&mut c, CodecKind::Pcmu, signal, 1);
+        let listener = silent(&mut c, 2);
+        let mut phones = [talker, listener];
+        steady(&mut c, &mut phones, 200);
+        let h = std::mem::take(&mut phones[1].heard);
+        h[h.len() - RATE as usize..].to_vec()
+    };
+    // The hiss that reaches the listener: the difference the hiss made.
+    let residual = |denoise: bool| {
+        let noisy = heard(denoise, 2500);
+        let clean = heard(denoise, 0);
+        let diff: Vec<i16> = noisy
+            .iter()
+            .zip(&clean)
+            .map(|(a, b)| a.saturating_sub(*b))
+            .collect();
+        (rms(&diff), rms(&clean))
+    };
+    let (hiss_plain, voice_plain) = residual(false);
+    let (hiss_clean, voice_clean) = residual(true);
+    assert!(
+        voice_plain > 1000.0 && voice_clean > 1000.0,
+        "the talker is heard: {voice_plain}, {voice_clean}"
+    );
+    let cut = 20.0 * (hiss_plain / hiss_clean.max(1.0)).log10();
+    assert!(
+        cut > 6.0,
+        "hiss only {cut:.1} dB lower ({hiss_clean} against {hiss_plain})"
+    );
+}

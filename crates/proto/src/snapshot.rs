@@ -151,6 +151,10 @@ pub struct ConferenceOptions {
     pub wait_music: Option<String>,
     /// Where the mix is recorded, as a WAV file path on the mixer.
     pub recording: Option<String>,
+    /// Noise suppression on every line (costly: tens of µs a frame).
+    pub noise_suppression: bool,
+    /// Quiet talkers raised and loud ones lowered, towards one level.
+    pub level_control: bool,
 }
 
 /// The complete desired state of one conference on the mixer carrying it.

@@ -136,6 +136,8 @@ impl Room {
             rate: s.sample_rate,
             tick_ms: u32::from(s.tick_ms),
             max_speakers: usize::from(s.max_speakers),
+            denoise: s.options.noise_suppression,
+            level: s.options.level_control.then(media::LevelConfig::default),
             ..ConferenceConfig::default()
         };
         let engine =
@@ -179,6 +181,8 @@ impl Room {
         c.rate == s.sample_rate
             && c.tick_ms == u32::from(s.tick_ms)
             && c.max_speakers == usize::from(s.max_speakers)
+            && c.denoise == s.options.noise_suppression
+            && c.level.is_some() == s.options.level_control
     }
 
     /// Brings the participants in line with the snapshot: new ones added,

@@ -54,6 +54,13 @@ pub enum Signal {
         freq: f64,
         tone: f64,
     },
+    /// A voiced-speech stand-in (a 140 Hz harmonic series with a 4 Hz
+    /// syllable rhythm), with hiss of peak `hiss` under it (0: none).
+    Voice {
+        amp: f64,
+        hiss: i32,
+        seed: u32,
+    },
     Nothing,
 }
 
@@ -126,6 +133,27 @@ impl Phone {
                 } else {
                     lcg_noise(seed, *amp, n)
                 }
+            }
+            Signal::Voice { amp, hiss, seed } => {
+                let rate = f64::from(self.kind.rate());
+                let noise = if *hiss > 0 {
+                    lcg_noise(seed, *hiss, n)
+                } else {
+                    vec![0; n]
+                };
+                (0..n)
+                    .map(|i| {
+                        let t = (self.pos + i) as f64 / rate;
+                        let env = 0.5 + 0.5 * (2.0 * std::f64::consts::PI * 4.0 * t).sin();
+                        let v: f64 = (1..=24)
+                            .filter(|k| 140.0 * *k as f64 * 2.0 < rate)
+                            .map(|k| {
+                                (2.0 * std::f64::consts::PI * 140.0 * k as f64 * t).sin() / k as f64
+                            })
+                            .sum();
+                        ((*amp * env * v) as i16).saturating_add(noise[i])
+                    })
+                    .collect()
             }
             Signal::Nothing => vec![0; n],
         };

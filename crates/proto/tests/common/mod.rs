@@ -85,6 +85,8 @@ pub fn conference(id: &str, version: u64, participants: u32) -> ConferenceSnapsh
             alone_prompt: Some("/var/lib/tandem/prompts/en/alone.wav".into()),
             wait_music: None,
             recording: Some("/var/lib/tandem/rec/conf-1.wav".into()),
+            noise_suppression: false,
+            level_control: true,
         },
         participants: (0..participants)
             .map(|i| Participant {

@@ -107,6 +107,8 @@ fn brain_config(c: &Config, data_dir: &std::path::Path) -> anyhow::Result<BrainC
                     join_leave_tones: c.conference.join_leave_tones,
                     alone_prompt: c.conference.alone_prompt.clone(),
                     wait_music: c.conference.wait_music.clone(),
+                    noise_suppression: c.conference.noise_suppression,
+                    level_control: c.conference.level_control,
                     ..ConferenceOptions::default()
                 },
                 max_participants: c.conference.max_participants,
