@@ -43,7 +43,6 @@ impl Default for ConferenceConfig {
             max_speakers: 3,
             options: ConferenceOptions {
                 join_leave_tones: true,
-                level_control: true,
                 ..ConferenceOptions::default()
             },
             max_participants: 500,

@@ -796,15 +796,16 @@ impl Conference {
                 Pop::Lost | Pop::Empty => conceal(p),
             };
             if p.has_audio {
-                // Noise out first, then the level of what is left; the
-                // level moves on speech as the VAD last judged it.
+                // Noise out before the VAD judges the line; the level is
+                // set after it, on what it called speech, so a levelled
+                // line is ranked by what it really sent.
                 if let Some(d) = p.denoise.as_mut() {
                     d.process(&mut p.pcm);
                 }
+                p.vad.process(&p.pcm);
                 if let Some(l) = p.level.as_mut() {
                     l.process(&mut p.pcm, p.vad.is_active());
                 }
-                p.vad.process(&p.pcm);
             } else {
                 p.vad.silent();
             }

@@ -81,7 +81,7 @@ max_participants = 500
 # per caller per 20 ms) and level control (quiet talkers raised, loud ones
 # lowered).
 noise_suppression = false
-level_control = true
+level_control = false
 # WAV files on the mixer's machine: played to a caller who is alone in a
 # room, and looped while nobody else is there.
 # alone_prompt = "/var/lib/tandem/prompts/en/alone.wav"
@@ -295,7 +295,7 @@ impl Default for Conference {
             join_leave_tones: true,
             max_participants: 500,
             noise_suppression: false,
-            level_control: true,
+            level_control: false,
             alone_prompt: None,
             wait_music: None,
         }
