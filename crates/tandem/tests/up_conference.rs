@@ -5,30 +5,13 @@
 
 mod common;
 
-use common::{alice_calls, demo_platform, have_sipp, http_get, scenario, sipp_command, up};
+use common::{
+    alice_calls, demo_platform, have_sipp, http_get, newest_cdr, scenario, sipp_command, up,
+};
 
-use std::path::Path;
 use std::time::Duration;
 
-use store::{Cdr, CdrFilter, Disposition, HangupSide};
-
-fn newest_cdr(dir: &Path) -> Cdr {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let store = store::Store::open_in_dir(dir).await.expect("store");
-        for _ in 0..50 {
-            let cdrs = store.list_cdrs(&CdrFilter::default()).await.expect("cdrs");
-            if let Some(c) = cdrs.into_iter().next() {
-                return c;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no CDR written");
-    })
-}
+use store::{Disposition, HangupSide};
 
 #[test]
 fn a_caller_joins_holds_resumes_and_leaves_a_conference() {

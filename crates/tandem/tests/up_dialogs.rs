@@ -8,33 +8,14 @@ mod common;
 
 use common::{
     Up, alice_calls_bob, cdr_leg_packets, demo_platform, free_udp_port, have_sipp, http_get,
-    metric, newest_cdr_row, scenario, sipp_command, sipp_register, up,
+    metric, newest_cdr, newest_cdr_row, scenario, sipp_command, sipp_register, up,
 };
 
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use store::{Cdr, CdrFilter, Disposition, HangupSide};
-
-/// The newest CDR, read from the store the platform writes.
-fn newest_cdr(dir: &Path) -> Cdr {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let store = store::Store::open_in_dir(dir).await.expect("store");
-        for _ in 0..50 {
-            let cdrs = store.list_cdrs(&CdrFilter::default()).await.expect("cdrs");
-            if let Some(c) = cdrs.into_iter().next() {
-                return c;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no CDR written");
-    })
-}
+use store::{Disposition, HangupSide};
 
 /// Bob registered and answering with `bob_scenario`, alice calling with
 /// `alice_scenario`: both SIPps' outputs, once both have finished.

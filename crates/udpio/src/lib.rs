@@ -209,6 +209,7 @@ impl Receiver {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Report the datagrams taken; the error comes back next time.
                 Err(_) if total > 0 => return Ok(total),
                 Err(e) => return Err(e),
             };
@@ -248,30 +249,7 @@ impl Receiver {
         sock: &UdpSocket,
         mut each: impl FnMut(SocketAddr, &mut [u8]),
     ) -> io::Result<usize> {
-        let mut total = 0;
-        loop {
-            let n = match self.recv_some(sock) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if total > 0 => {
-                    // Report the datagrams taken; the error comes back next time.
-                    let _ = e;
-                    return Ok(total);
-                }
-                Err(e) => return Err(e),
-            };
-            for i in 0..n {
-                if let Some(from) = self.from[i] {
-                    let len = self.lens[i].min(MAX_PACKET);
-                    each(from, &mut self.bufs[i][..len]);
-                }
-            }
-            total += n;
-            if n < BATCH {
-                return Ok(total);
-            }
-        }
+        self.drain_timed(sock, |from, data, _| each(from, data))
     }
 
     #[cfg(target_os = "linux")]
@@ -385,19 +363,33 @@ mod tests {
     fn arrival_times_come_with_the_datagrams() {
         let (a, b) = pair();
         let mut rx = Receiver::with_timestamps(&b).expect("timestamps");
-        let before = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock");
+        // The kernel turns receive stamping on asynchronously; until then a
+        // datagram is stamped when read. A node enables it at start.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let wall = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("clock")
+        };
+        let before = wall();
         a.send_to(b"x", b.local_addr().expect("addr"))
             .expect("send");
+        let sent = wall();
         std::thread::sleep(std::time::Duration::from_millis(30));
         let mut stamps = Vec::new();
+        let read = wall();
         rx.drain_timed(&b, |_, _, t| stamps.push(t)).expect("drain");
         let t = stamps[0].expect("a kernel timestamp");
-        // Stamped on arrival, not when read 30 ms later.
+        // Stamped on arrival (between the send and its return), not when
+        // read at least 30 ms later.
+        let slack = std::time::Duration::from_millis(2);
         assert!(
-            t >= before && t < before + std::time::Duration::from_millis(25),
-            "{t:?} vs {before:?}"
+            t + slack >= before && t <= sent + slack,
+            "{t:?} not in {before:?}..{sent:?}"
+        );
+        assert!(
+            read >= t + std::time::Duration::from_millis(25),
+            "read at {read:?}, stamped {t:?}"
         );
     }
 

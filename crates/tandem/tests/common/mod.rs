@@ -295,3 +295,25 @@ pub fn metric(text: &str, name: &str) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// The newest CDR, read from the store the platform writes.
+pub fn newest_cdr(dir: &Path) -> store::Cdr {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let store = store::Store::open_in_dir(dir).await.expect("store");
+        for _ in 0..50 {
+            let cdrs = store
+                .list_cdrs(&store::CdrFilter::default())
+                .await
+                .expect("cdrs");
+            if let Some(c) = cdrs.into_iter().next() {
+                return c;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("no CDR written");
+    })
+}
