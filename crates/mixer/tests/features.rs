@@ -80,6 +80,13 @@ fn a_muted_talker_is_not_heard_but_still_hears() {
     assert!(c.set_flags(phones[0].id, Flags::default()));
     steady(&mut c, &mut phones, 30);
     assert!(hears(&phones[1], 400.0) > HEARD);
+    assert!(c.is_speaking(phones[0].id));
+
+    // Muted mid-sentence: out of the mix on the next tick, and said so.
+    assert!(c.set_flags(phones[0].id, muted));
+    steady(&mut c, &mut phones, 1);
+    let changes: Vec<_> = c.talk_changes().collect();
+    assert_eq!(changes, vec![(phones[0].id, false)]);
 }
 
 #[test]
@@ -174,6 +181,17 @@ fn nobody_is_mixed_until_the_moderator_comes_and_meanwhile_music_plays() {
     for ph in &phones {
         assert!(hears(ph, 250.0) < ABSENT, "music after the moderator came");
     }
+
+    // The moderator goes (the brain would end the conference; until it
+    // does, the room waits again).
+    assert!(c.remove_participant(phones[2].id));
+    phones.pop();
+    steady(&mut c, &mut phones, 30);
+    assert!(hears(&phones[0], 1100.0) < ABSENT);
+    assert!(
+        (hears(&phones[0], 250.0) - music_db).abs() < 1.5,
+        "music again"
+    );
 }
 
 /// Amplitudes of the tone's two notes in the ~280 ms from `at`.
@@ -406,4 +424,12 @@ fn a_silent_room_stops_encoding_and_starts_again_when_someone_talks() {
     let g722 = &phones[1].heard;
     let tail = &g722[g722.len() - 8000..];
     assert!(amp_db(tail, 16000, 500.0, AMP) > HEARD);
+    // The G.722 encoder picks up from its hangover without a click (the
+    // talker is faded in; steps stay within the tone's own slope).
+    let slope = AMP * 2.0 * std::f64::consts::PI * 500.0 / 16000.0;
+    let step = media::analysis::max_step(&g722[g722.len() - 30 * 320..]) as f64;
+    assert!(
+        step < slope * 1.3,
+        "resuming: step {step:.0} vs slope {slope:.0}"
+    );
 }
