@@ -492,7 +492,10 @@ impl Conference {
                 self.alone = self.opts.alone_prompt.clone().map(|p| Player::once(p, 0));
             }
             _ => {
-                self.alone = None;
+                // Someone came: no longer alone, so the prompt fades out.
+                if let Some(a) = self.alone.as_mut() {
+                    a.stop();
+                }
                 if self.opts.join_leave_tones {
                     self.play_tone(self.join_tone.clone());
                     self.tone_exempt = Some(id);
@@ -858,9 +861,9 @@ impl Conference {
         //    a tone for all but whoever it is about.
         let n = self.len();
         let want_music = n > 0 && (!mixing || (n == 1 && self.alone.is_none()));
-        match (&self.opts.wait_music, want_music) {
-            (Some(m), true) if self.music.is_none() => self.music = Some(Player::looped(m.clone())),
-            (_, false) => self.music = None,
+        match (&self.opts.wait_music, want_music, self.music.as_mut()) {
+            (Some(m), true, None) => self.music = Some(Player::looped(m.clone())),
+            (_, false, Some(m)) => m.stop(),
             _ => {}
         }
         let (room, full) = self.sums.split_at_mut(frame);
@@ -876,6 +879,9 @@ impl Conference {
             room.copy_from_slice(&self.acc);
             m.mix_into(room);
             room_sum = Sum::Room;
+            if m.is_done() {
+                self.music = None;
+            }
         }
         let mut full_sum = room_sum;
         let tone_exempt = self.tone.as_ref().and(self.tone_exempt);
