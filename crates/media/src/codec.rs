@@ -173,6 +173,16 @@ impl AnyCodec {
         }
     }
 
+    /// Advances the encoder as if it had sent `payload` (G.722; nothing to
+    /// do for stateless codecs, and Opus needs nothing: its decoder takes
+    /// any packet), so a phone sent a frame the encoder did not make is
+    /// still in step with it. About the cost of a decode.
+    pub fn encoder_follow(&mut self, payload: &[u8]) {
+        if let AnyCodec::G722(st) = self {
+            st.0.follow(payload);
+        }
+    }
+
     /// Whether [`track`](Self::track) does anything for this codec.
     pub fn can_track(&self) -> bool {
         matches!(self, AnyCodec::G722(_))

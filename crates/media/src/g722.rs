@@ -210,6 +210,21 @@ impl G722Encoder {
         n
     }
 
+    /// Advances the encoder as if it had sent `codes`. The sub-bands adapt
+    /// from the codes alone, exactly as a decoder's do, so an encoder made
+    /// to follow what a phone was sent (say, a stock silence frame) stays
+    /// in step with the phone's decoder. Costs about a decode.
+    pub fn follow(&mut self, codes: &[u8]) {
+        let mut dec = G722Decoder {
+            x: [0; 24],
+            band: self.band,
+        };
+        for &code in codes {
+            dec.decode_subbands(code);
+        }
+        self.band = dec.band;
+    }
+
     #[inline]
     fn encode_pair(&mut self, s0: i32, s1: i32) -> u8 {
         // Transmit QMF: split into a low and a high band at 8 kHz.
@@ -392,6 +407,34 @@ impl G722Decoder {
 mod tests {
     use super::*;
     use crate::analysis::{goertzel_power, rms, tone};
+
+    #[test]
+    fn an_encoder_that_follows_what_was_sent_stays_in_step() {
+        // Speech, then frames the encoder did not make (stock silence),
+        // then speech again: the decoder that got all of it keeps the
+        // very predictor and scale the encoder works with.
+        let pcm = tone(16000, 700.0, 8000.0, 3200);
+        let mut enc = G722Encoder::new();
+        let mut dec = G722Decoder::new();
+        let mut codes = [0u8; 160];
+        let mut out = [0i16; 320];
+        for f in pcm.chunks(320) {
+            enc.encode(f, &mut codes);
+            dec.decode(&codes, &mut out);
+        }
+        for _ in 0..5 {
+            dec.decode(&[0xFC; 160], &mut out);
+            enc.follow(&[0xFC; 160]);
+        }
+        for f in pcm.chunks(320) {
+            enc.encode(f, &mut codes);
+            dec.decode(&codes, &mut out);
+            for b in 0..2 {
+                assert_eq!(dec.band[b].s, enc.band[b].s, "band {b} out of step");
+                assert_eq!(dec.band[b].det, enc.band[b].det);
+            }
+        }
+    }
 
     fn round_trip(pcm: &[i16]) -> Vec<i16> {
         let mut enc = G722Encoder::new();

@@ -188,6 +188,9 @@ const TRACK_LIMIT: i32 = 1024;
 /// meanwhile the encoders (G.722's predictors, the resamplers' history)
 /// settle to silence themselves, so the switch is inaudible.
 const SILENCE_HANGOVER_MS: u32 = 200;
+/// Silence frames a G.722 encoder follows when a room falls silent:
+/// decoders fed the stock silence settle within ten.
+const SILENCE_SETTLE: u8 = 10;
 /// Frames of silence an Opus encoder is run for before its payload is
 /// kept as the group's silence, so it has settled.
 const SILENCE_WARMUP: usize = 10;
@@ -272,6 +275,8 @@ struct Group {
     silence_len: usize,
     /// Whether the last tick sent `silence` instead of `payload`.
     cached: bool,
+    /// Silence frames the encoder has followed since.
+    settle: u8,
 }
 
 pub struct Conference {
@@ -316,9 +321,11 @@ pub struct Output<'a> {
     pub timestamp: u32,
     pub ssrc: u32,
     pub marker: bool,
-    /// For listeners, the one shared encoding of the mix.
+    /// For listeners, the one shared encoding of the mix; for the deaf and
+    /// in a silent room, the group's one silence frame.
     pub payload: &'a [u8],
-    /// True when `payload` is the shared listeners' mix.
+    /// True when `payload` is shared with others (the listeners' mix or
+    /// the group's silence), false for the participant's own stream.
     pub shared: bool,
 }
 
@@ -496,7 +503,10 @@ impl Conference {
                 self.alone = self.opts.alone_prompt.clone().map(|p| Player::once(p, 0));
             }
             _ => {
-                self.alone = None;
+                // Someone came: no longer alone, so the prompt fades out.
+                if let Some(a) = self.alone.as_mut() {
+                    a.stop();
+                }
                 if self.opts.join_leave_tones {
                     self.play_tone(self.join_tone.clone());
                     self.tone_exempt = Some(id);
@@ -599,6 +609,7 @@ impl Conference {
             silence,
             silence_len,
             cached: false,
+            settle: 0,
         });
         Ok(self.groups.len() - 1)
     }
@@ -876,9 +887,9 @@ impl Conference {
         //    a tone for all but whoever it is about.
         let n = self.len();
         let want_music = n > 0 && (!mixing || (n == 1 && self.alone.is_none()));
-        match (&self.opts.wait_music, want_music) {
-            (Some(m), true) if self.music.is_none() => self.music = Some(Player::looped(m.clone())),
-            (_, false) => self.music = None,
+        match (&self.opts.wait_music, want_music, self.music.as_mut()) {
+            (Some(m), true, None) => self.music = Some(Player::looped(m.clone())),
+            (_, false, Some(m)) => m.stop(),
             _ => {}
         }
         let (room, full) = self.sums.split_at_mut(frame);
@@ -894,6 +905,9 @@ impl Conference {
             room.copy_from_slice(&self.acc);
             m.mix_into(room);
             room_sum = Sum::Room;
+            if m.is_done() {
+                self.music = None;
+            }
         }
         let mut full_sum = room_sum;
         let tone_exempt = self.tone.as_ref().and(self.tone_exempt);
@@ -972,11 +986,22 @@ impl Conference {
         } else {
             self.quiet_ticks = self.quiet_ticks.saturating_add(1);
         }
-        if self.quiet_ticks > SILENCE_HANGOVER_MS / self.cfg.tick_ms {
-            if !self.groups.iter().all(|g| g.cached) {
+        let hangover = SILENCE_HANGOVER_MS / self.cfg.tick_ms;
+        if self.quiet_ticks > hangover {
+            if self.quiet_ticks == hangover + 1 {
                 self.listen.fill(0);
-                for g in self.groups.iter_mut() {
+            }
+            for g in self.groups.iter_mut() {
+                if !g.cached {
                     g.cached = true;
+                    g.settle = 0;
+                }
+                // Phones decode the silence payload, not what the encoder
+                // would have made: the encoder follows it, a frame a tick
+                // until both have settled, so it resumes in step.
+                if g.settle < SILENCE_SETTLE {
+                    g.codec.encoder_follow(&g.silence[..g.silence_len]);
+                    g.settle += 1;
                 }
             }
             self.stats.silent_ticks += 1;
@@ -984,9 +1009,8 @@ impl Conference {
             kernel::saturate(&mut self.listen, pick(&self.acc, &self.sums, full_sum));
             for g in self.groups.iter_mut().filter(|g| g.members > 0) {
                 if g.cached {
-                    // The encoder carries on from the hangover's silence,
-                    // near where the phones' decoders rest; the resampler
-                    // holds that silence too, but start it clean.
+                    // The resampler's history is the hangover's silence,
+                    // but start it clean.
                     if let Some(r) = g.down.as_mut() {
                         r.reset();
                     }

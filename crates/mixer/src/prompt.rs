@@ -161,6 +161,9 @@ pub struct Player {
     /// Samples of silence still to go before the prompt starts.
     delay: usize,
     looping: bool,
+    /// Cut short: fades out over the next frame (no click), then done.
+    stopping: bool,
+    stopped: bool,
 }
 
 impl Player {
@@ -170,6 +173,8 @@ impl Player {
             pos: 0,
             delay,
             looping: false,
+            stopping: false,
+            stopped: false,
         }
     }
 
@@ -179,7 +184,14 @@ impl Player {
             pos: 0,
             delay: 0,
             looping: true,
+            stopping: false,
+            stopped: false,
         }
+    }
+
+    /// Ends it early: the next frame fades it out.
+    pub fn stop(&mut self) {
+        self.stopping = true;
     }
 
     /// Samples left before a one-shot prompt ends (0 when looping).
@@ -192,11 +204,15 @@ impl Player {
     }
 
     pub fn is_done(&self) -> bool {
-        !self.looping && self.remaining() == 0
+        self.stopped || (!self.looping && self.remaining() == 0)
     }
 
     /// Adds the next `acc.len()` samples into `acc` and moves on.
     pub fn mix_into(&mut self, acc: &mut [i32]) {
+        if self.stopping {
+            self.fade_out(acc);
+            return;
+        }
         let skip = self.delay.min(acc.len());
         self.delay -= skip;
         let mut acc = &mut acc[skip..];
@@ -214,6 +230,30 @@ impl Player {
             self.pos += n;
             acc = rest;
         }
+    }
+}
+
+impl Player {
+    /// The last frame of a prompt cut short, ramped down to nothing.
+    /// Once per cut, so plain code.
+    fn fade_out(&mut self, acc: &mut [i32]) {
+        let samples = self.prompt.samples();
+        let n = acc.len().max(1);
+        for (i, a) in acc.iter_mut().enumerate() {
+            if self.delay > 0 {
+                self.delay -= 1;
+                continue;
+            }
+            if self.pos >= samples.len() {
+                if !self.looping || samples.is_empty() {
+                    break;
+                }
+                self.pos = 0;
+            }
+            *a += samples[self.pos] as i32 * (n - i) as i32 / n as i32;
+            self.pos += 1;
+        }
+        self.stopped = true;
     }
 }
 
@@ -261,6 +301,22 @@ mod tests {
         let mut acc = [0i32; 7];
         l.mix_into(&mut acc);
         assert_eq!(acc, [1, 2, 3, 1, 2, 3, 1]);
+        assert!(!l.is_done());
+    }
+
+    #[test]
+    fn a_stopped_player_fades_out_over_one_frame() {
+        let p = Arc::new(Prompt {
+            rate: 8000,
+            samples: vec![1000; 100].into_boxed_slice(),
+        });
+        let mut l = Player::looped(p);
+        l.stop();
+        assert!(!l.is_done());
+        let mut acc = [0i32; 4];
+        l.mix_into(&mut acc);
+        assert_eq!(acc, [1000, 750, 500, 250]);
+        assert!(l.is_done());
     }
 
     #[test]
