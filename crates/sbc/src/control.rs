@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use proto::SnapshotStore;
 use proto::message::{
@@ -42,7 +42,7 @@ pub(crate) struct Control {
     port_owner: HashMap<u16, CallId>,
     streams: u32,
     shared: Arc<Mutex<Shared>>,
-    last_load: (Instant, u64),
+    rate: proto::node::PacketRate,
 }
 
 impl Control {
@@ -58,7 +58,7 @@ impl Control {
             port_owner: HashMap::new(),
             streams: 0,
             shared,
-            last_load: (Instant::now(), 0),
+            rate: proto::node::PacketRate::default(),
         }
     }
 
@@ -279,7 +279,6 @@ impl NodeHandler for Control {
     }
 
     fn load(&mut self) -> Load {
-        let now = Instant::now();
         let packets: u64 = self
             .workers
             .iter()
@@ -289,17 +288,9 @@ impl NodeHandler for Control {
                     .load(std::sync::atomic::Ordering::Relaxed)
             })
             .sum();
-        let (then, before) = self.last_load;
-        let elapsed = now.saturating_duration_since(then);
-        let pps = if elapsed >= Duration::from_millis(1) {
-            (packets.saturating_sub(before) as f64 / elapsed.as_secs_f64()) as u32
-        } else {
-            0
-        };
-        self.last_load = (now, packets);
         Load {
             active_streams: self.streams,
-            packets_per_sec: pps,
+            packets_per_sec: self.rate.per_sec(Instant::now(), packets),
             cpu_percent: 0,
         }
     }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, sync_channel};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use proto::SnapshotStore;
 use proto::message::{
@@ -26,7 +26,7 @@ pub(crate) struct Control {
     conferences: SnapshotStore<ConferenceSnapshot>,
     placement: HashMap<ConferenceId, usize>,
     participants: u32,
-    last_load: (Instant, u64),
+    rate: proto::node::PacketRate,
     /// Prompt files read once per (path, rate): snapshots repeat them.
     prompts: HashMap<(String, u32), std::sync::Arc<Prompt>>,
     /// Where each conference is being recorded.
@@ -42,7 +42,7 @@ impl Control {
             conferences: SnapshotStore::new(),
             placement: HashMap::new(),
             participants: 0,
-            last_load: (Instant::now(), 0),
+            rate: proto::node::PacketRate::default(),
             prompts: HashMap::new(),
             recording: HashMap::new(),
         }
@@ -264,7 +264,6 @@ impl NodeHandler for Control {
     }
 
     fn load(&mut self) -> Load {
-        let now = Instant::now();
         let packets: u64 = self
             .workers
             .iter()
@@ -274,17 +273,9 @@ impl NodeHandler for Control {
                     .load(std::sync::atomic::Ordering::Relaxed)
             })
             .sum();
-        let (then, before) = self.last_load;
-        let elapsed = now.saturating_duration_since(then);
-        let pps = if elapsed >= Duration::from_millis(1) {
-            (packets.saturating_sub(before) as f64 / elapsed.as_secs_f64()) as u32
-        } else {
-            0
-        };
-        self.last_load = (now, packets);
         Load {
             active_streams: self.participants,
-            packets_per_sec: pps,
+            packets_per_sec: self.rate.per_sec(Instant::now(), packets),
             cpu_percent: 0,
         }
     }

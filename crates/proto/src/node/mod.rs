@@ -3,8 +3,10 @@
 
 #[cfg(feature = "tokio")]
 mod driver;
+pub mod rate;
 pub mod session;
 
 #[cfg(feature = "tokio")]
 pub use driver::{NodeHandler, run};
+pub use rate::PacketRate;
 pub use session::{CloseReason, NodeConfig, NodeOutput, NodeSession, NodeState};
