@@ -2,6 +2,7 @@
 //! the REST API replaces it when it arrives.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,4 +80,41 @@ pub async fn sbc_metrics(sbc: Arc<sbc::SbcHandle>) -> String {
             String::new()
         }
     }
+}
+
+/// A media node's process: serves `GET /metrics` at `addr` (when given)
+/// with what `render` makes, until Ctrl-C.
+pub fn serve_node_until_signal<F, Fut>(addr: Option<SocketAddr>, render: F) -> anyhow::Result<()>
+where
+    F: Fn() -> Fut + Send + Sync + Clone + 'static,
+    Fut: std::future::Future<Output = String> + Send,
+{
+    use anyhow::Context as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async {
+        if let Some(addr) = addr {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics listener on {addr}"))?;
+            println!(
+                "listening metrics http://{}/metrics",
+                listener.local_addr()?
+            );
+            tokio::spawn(serve(listener, move |path| {
+                let render = render.clone();
+                async move {
+                    match path.as_str() {
+                        "/metrics" => Some(render().await),
+                        _ => None,
+                    }
+                }
+            }));
+        }
+        tokio::signal::ctrl_c()
+            .await
+            .context("waiting for a signal")
+    })
 }

@@ -53,33 +53,9 @@ pub fn run(args: MixerArgs) -> anyhow::Result<ExitCode> {
     for p in handle.ports() {
         println!("listening mixer {}:{p}", args.media_ip);
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
-    rt.block_on(async {
-        if let Some(addr) = args.metrics {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the metrics listener on {addr}"))?;
-            println!(
-                "listening metrics http://{}/metrics",
-                listener.local_addr()?
-            );
-            let mixer = handle.clone();
-            tokio::spawn(crate::http::serve(listener, move |path| {
-                let mixer = mixer.clone();
-                async move {
-                    match path.as_str() {
-                        "/metrics" => Some(crate::http::mixer_metrics(mixer).await),
-                        _ => None,
-                    }
-                }
-            }));
-        }
-        tokio::signal::ctrl_c()
-            .await
-            .context("waiting for a signal")
+    let node = handle.clone();
+    crate::http::serve_node_until_signal(args.metrics, move || {
+        crate::http::mixer_metrics(node.clone())
     })?;
     match Arc::try_unwrap(handle) {
         Ok(h) => h.shutdown(),

@@ -47,33 +47,9 @@ pub fn run(args: SbcArgs) -> anyhow::Result<ExitCode> {
         ..sbc::SbcConfig::default()
     };
     let handle = std::sync::Arc::new(sbc::Sbc::start(config).context("starting the SBC")?);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
-    rt.block_on(async {
-        if let Some(addr) = args.metrics {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the metrics listener on {addr}"))?;
-            println!(
-                "listening metrics http://{}/metrics",
-                listener.local_addr()?
-            );
-            let sbc = handle.clone();
-            tokio::spawn(crate::http::serve(listener, move |path| {
-                let sbc = sbc.clone();
-                async move {
-                    match path.as_str() {
-                        "/metrics" => Some(crate::http::sbc_metrics(sbc).await),
-                        _ => None,
-                    }
-                }
-            }));
-        }
-        tokio::signal::ctrl_c()
-            .await
-            .context("waiting for a signal")
+    let node = handle.clone();
+    crate::http::serve_node_until_signal(args.metrics, move || {
+        crate::http::sbc_metrics(node.clone())
     })?;
     match std::sync::Arc::try_unwrap(handle) {
         Ok(h) => h.shutdown(),
