@@ -143,6 +143,18 @@ pub(crate) enum CallEvent {
 
 type CallKey = u64;
 
+/// The answer to an in-dialog request its dialog refuses (a CSeq out of
+/// order, another dialog's tags): the dialog layer's code, else 500.
+fn refusal_for(e: sip::dialog::DialogError, req: &Message) -> Message {
+    let mut resp = e
+        .response_to(req)
+        .unwrap_or_else(|| Message::response_to(req, 500, None));
+    if let Some(tag) = req.to_tag() {
+        resp.set_to_tag(tag);
+    }
+    resp
+}
+
 #[derive(Default)]
 struct Routes {
     next_key: CallKey,

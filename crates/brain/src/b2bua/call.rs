@@ -986,14 +986,11 @@ impl Call {
         if self.phase != Phase::Confirmed || self.legs.iter().any(|l| l.media.held) {
             return;
         }
-        let now = match self.ctx.nodes.stats(&self.lease).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::debug!(call = %self.info.call_id, error = %e, "no stats after a media timeout");
-                return;
-            }
-        };
-        if self.silence.on_timeout(leg, &now, &[LEG_A, LEG_B]) {
+        if self
+            .silence
+            .on_report(&self.ctx.nodes, &self.lease, leg, &[LEG_A, LEG_B])
+            .await
+        {
             tracing::info!(call = %self.info.call_id, "no media either way; hanging up");
             self.bye(Side::A).await;
             self.bye(Side::B).await;
@@ -1305,13 +1302,7 @@ impl Call {
             None => Err(DialogError::Mismatch),
         };
         if let Err(e) = checked {
-            let mut resp = e
-                .response_to(&msg)
-                .unwrap_or_else(|| Message::response_to(&msg, 500, None));
-            if let Some(tag) = msg.to_tag() {
-                resp.set_to_tag(tag);
-            }
-            self.respond(tx, resp).await;
+            self.respond(tx, super::refusal_for(e, &msg)).await;
             return;
         }
         match method {

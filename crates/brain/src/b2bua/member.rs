@@ -510,14 +510,11 @@ impl Member {
         if self.ended || self.caller.held || leg != LEG_CALLER {
             return;
         }
-        let now = match self.ctx.nodes.stats(&self.lease).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::debug!(call = %self.info.call_id, error = %e, "no stats after a media timeout");
-                return;
-            }
-        };
-        if self.silence.on_timeout(leg, &now, &[LEG_CALLER]) {
+        if self
+            .silence
+            .on_report(&self.ctx.nodes, &self.lease, leg, &[LEG_CALLER])
+            .await
+        {
             tracing::info!(call = %self.info.call_id, "no media from the caller; hanging up");
             self.hang_up().await;
         }
@@ -574,13 +571,7 @@ impl Member {
             return;
         }
         if let Err(e) = self.dialog.on_request(&msg) {
-            let mut resp = e
-                .response_to(&msg)
-                .unwrap_or_else(|| Message::response_to(&msg, 500, None));
-            if let Some(tag) = msg.to_tag() {
-                resp.set_to_tag(tag);
-            }
-            self.respond(tx, resp).await;
+            self.respond(tx, super::refusal_for(e, &msg)).await;
             return;
         }
         match method {

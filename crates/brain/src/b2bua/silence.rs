@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use proto::message::LegStats;
 use proto::snapshot::LegId;
 
+use crate::nodes::{MediaLease, Nodes};
+
 #[derive(Debug, Default)]
 pub(super) struct Silence {
     /// Packets the leg had received when it was reported silent.
@@ -16,6 +18,24 @@ pub(super) struct Silence {
 }
 
 impl Silence {
+    /// A timeout of `leg` reported for the lease's call: asks the SBC for
+    /// its counters now and says whether every one of `legs` is silent.
+    pub async fn on_report(
+        &mut self,
+        nodes: &Nodes,
+        lease: &MediaLease,
+        leg: LegId,
+        legs: &[LegId],
+    ) -> bool {
+        match nodes.stats(lease).await {
+            Ok(now) => self.on_timeout(leg, &now, legs),
+            Err(e) => {
+                tracing::debug!(call = %lease.call_id.0, error = %e, "no stats after a media timeout");
+                false
+            }
+        }
+    }
+
     /// Takes a timeout of `leg` with the SBC's counters now; true when
     /// every one of `legs` is silent.
     pub fn on_timeout(&mut self, leg: LegId, now: &[(LegId, LegStats)], legs: &[LegId]) -> bool {
