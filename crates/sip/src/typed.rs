@@ -674,22 +674,38 @@ pub struct CSeq {
 
 impl CSeq {
     pub fn parse(value: &str) -> Result<CSeq> {
+        let (seq, method) = CSeq::split(value)?;
+        Ok(CSeq {
+            seq,
+            method: Method::from_token(method),
+        })
+    }
+
+    /// What [`CSeq::parse`] accepts, with the method left as its token
+    /// (`Method::from_token` of it is the parsed method): the message
+    /// parser compares it with the request's and needs nothing owned.
+    pub(crate) fn split(value: &str) -> Result<(u32, &str)> {
         let value = trim_wsp(value);
         let digits = value.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
             return Err(TypedError::new("malformed CSeq"));
         }
-        let seq = parse_u32_max(&value[..digits], (1 << 31) - 1)
-            .ok_or_else(|| TypedError::new("CSeq number out of range"))?;
+        // Up to 9 digits cannot exceed u32::MAX: no overflow check per digit.
+        let seq = if digits <= 9 {
+            let n = value.as_bytes()[..digits]
+                .iter()
+                .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
+            (n < 1 << 31).then_some(n)
+        } else {
+            parse_u32_max(&value[..digits], (1 << 31) - 1)
+        }
+        .ok_or_else(|| TypedError::new("CSeq number out of range"))?;
         let rest = &value[digits..];
         let method = trim_start_wsp(rest);
         if method.len() == rest.len() || !is_token(method) {
             return Err(TypedError::new("malformed CSeq method"));
         }
-        Ok(CSeq {
-            seq,
-            method: Method::from_token(method),
-        })
+        Ok((seq, method))
     }
 }
 
