@@ -546,7 +546,7 @@ impl<'a> NameAddrRef<'a> {
         let (_, uri_text, _, params) = NameAddrRef::split(value, false)?;
         // (An empty text never parses, so it is never in `checked`.)
         if uri_text.is_empty() || !checked.contains(&uri_text) {
-            UriRef::parse(uri_text).map_err(bad_uri)?;
+            UriRef::check(uri_text).map_err(bad_uri)?;
         }
         Params::parse(params.unwrap_or(""))?;
         Ok(uri_text)

@@ -136,6 +136,19 @@ pub enum UriRef<'a> {
 
 impl<'a> UriRef<'a> {
     pub fn parse(s: &'a str) -> Result<UriRef<'a>, UriError> {
+        UriRef::parse_inline(s)
+    }
+
+    /// Whether [`UriRef::parse`] accepts `s` and, when it does, whether it
+    /// is a SIP URI with headers. The same code inlined, so that what a
+    /// check does not keep is never built (the message parser checks every
+    /// URI it meets and keeps none).
+    pub(crate) fn check(s: &str) -> Result<bool, UriError> {
+        UriRef::parse_inline(s).map(|u| u.as_sip().is_some_and(SipUriRef::has_headers))
+    }
+
+    #[inline(always)]
+    fn parse_inline(s: &'a str) -> Result<UriRef<'a>, UriError> {
         let b = s.as_bytes();
         let Some(&first) = b.first() else {
             return Err(UriError::new(UriErrorKind::Empty));

@@ -29,6 +29,7 @@ pub struct SipUriRef<'a> {
 impl<'a> SipUriRef<'a> {
     /// Parses what follows `sip:` / `sips:`, left to right in one pass:
     /// each component is validated while its end is found.
+    #[inline(always)]
     pub(crate) fn parse_body(body: &'a str, secure: bool) -> Result<SipUriRef<'a>, UriError> {
         let b = body.as_bytes();
         let (user, password, hp) = parse_userinfo(body)?;
