@@ -115,6 +115,9 @@ pub(crate) struct Checked {
     /// them (each entry's [`Entry::line`], back to back): serializing copies
     /// it at once instead of walking the entries.
     pub(crate) lines: Option<(u32, u32)>,
+    /// The first Via line checked whole as one value, and where its parts
+    /// are: `top_via` reads them instead of parsing the line again.
+    pub(crate) top_via: Option<typed::ViaSpans>,
 }
 
 impl PartialEq for Checked {
@@ -623,6 +626,10 @@ impl Message {
     pub fn top_via(&self) -> Result<Via<'_>, TypedError> {
         // A first line that parses whole holds one value (see `validate`).
         let line = self.header(HeaderName::Via).unwrap_or("");
+        // The parser found the parts of that line (untouched since).
+        if let Some(spans) = &self.checked.top_via {
+            return Ok(Via::from_spans(line, spans));
+        }
         Via::parse(line).or_else(|_| Via::parse(self.values(HeaderName::Via).next().unwrap_or("")))
     }
 

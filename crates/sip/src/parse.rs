@@ -14,7 +14,7 @@ use bytes::Bytes;
 use crate::header::HeaderName;
 use crate::message::{Checked, Entry, Message, NO_LINE, RequestLine, StartLine, StatusLine, Text};
 use crate::method::Method;
-use crate::typed::{self, CSeq, ContactRef, NameAddrRef, Via};
+use crate::typed::{self, CSeq, ContactRef, NameAddrRef, Via, ViaSpans};
 use crate::uri::{Uri, UriRef};
 
 /// At most this many header lines per message: bounds memory per message
@@ -230,14 +230,18 @@ pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, ParseError> {
     msg.body = buf.slice(body_start..body_start + body_len);
     msg.buf = buf;
 
-    if let Err(reason) = validate(&msg, &summary) {
-        let mut err = ParseError::owned(reason);
-        err.partial = Some(Box::new(msg));
-        return Err(err);
-    }
+    let top_via = match validate(&msg, &summary) {
+        Ok(top_via) => top_via,
+        Err(reason) => {
+            let mut err = ParseError::owned(reason);
+            err.partial = Some(Box::new(msg));
+            return Err(err);
+        }
+    };
     msg.checked = Checked {
         fields: true,
         lines,
+        top_via,
     };
     Ok(msg)
 }
@@ -850,7 +854,7 @@ pub fn is_echoed_header_fault(reason: &str) -> bool {
 
 /// The checks without which a message cannot be matched to a transaction,
 /// answered, or routed.
-fn validate(msg: &Message, summary: &Summary) -> Result<(), String> {
+fn validate(msg: &Message, summary: &Summary) -> Result<Option<ViaSpans>, String> {
     let Summary {
         counts,
         first,
@@ -880,8 +884,8 @@ fn validate(msg: &Message, summary: &Summary) -> Result<(), String> {
     // needs a comma outside quotes, which no part of a Via (or of a
     // Contact, below) may hold. Splitting the list is only for the rest.
     let via_line = msg.text(&msg.headers[usize::from(top_via)].value);
-    Via::check(via_line)
-        .or_else(|_| Via::check(msg.values(HeaderName::Via).next().unwrap_or("")))
+    let via_spans = Via::check_spans(via_line)
+        .or_else(|_| Via::check(msg.values(HeaderName::Via).next().unwrap_or("")).map(|()| None))
         .map_err(|e| format!("Malformed Via header: {e}"))?;
     // A URI text checked once need not be parsed again: the Request-URI
     // (the start line parsed it) and From's URI, which To often repeats.
@@ -940,7 +944,7 @@ fn validate(msg: &Message, summary: &Summary) -> Result<(), String> {
             }
         }
     }
-    Ok(())
+    Ok(via_spans)
 }
 
 #[cfg(test)]

@@ -377,6 +377,61 @@ impl<'a> Via<'a> {
         parse_via(value, |_| ()).map(|_| ())
     }
 
+    /// [`Via::check`], giving where the parts are in `value` when the host
+    /// is a name or an IPv4 address written without white space (`None`
+    /// otherwise): the message parser keeps them, so reading the top Via of
+    /// a received message does not parse it again.
+    pub(crate) fn check_spans(value: &str) -> Result<Option<ViaSpans>> {
+        let base = value.as_ptr() as usize;
+        // Offsets of a piece of `value` (every non-empty piece below is
+        // one; an absent parameter list is a literal "").
+        let span = |part: &str| {
+            let start = (part.as_ptr() as usize).wrapping_sub(base);
+            if part.is_empty() || start > value.len() {
+                (0, 0)
+            } else {
+                (start as u32, (start + part.len()) as u32)
+            }
+        };
+        let (protocol, transport, host, port, params) = parse_via(value, |h| match h {
+            // A domain borrowed from a compacted copy of the sent-by is not
+            // in `value`: no spans for it.
+            HostRef::Domain(d) => {
+                let at = (d.as_ptr() as usize).wrapping_sub(base);
+                (at <= value.len() && value.len() - at >= d.len())
+                    .then(|| ViaHost::Domain(at as u32, (at + d.len()) as u32))
+            }
+            HostRef::V4(a) => Some(ViaHost::V4(a)),
+            HostRef::V6(_) => None,
+        })?;
+        Ok(host.map(|host| ViaSpans {
+            protocol: span(protocol),
+            transport: span(transport),
+            host,
+            port,
+            params: span(params.raw()),
+        }))
+    }
+
+    /// The Via that [`Via::parse`] gives for `value`, from the spans
+    /// [`Via::check_spans`] found in it.
+    pub(crate) fn from_spans(value: &'a str, s: &ViaSpans) -> Via<'a> {
+        let part = |(a, b): (u32, u32)| value.get(a as usize..b as usize).unwrap_or_default();
+        Via {
+            protocol: part(s.protocol),
+            transport: part(s.transport),
+            host: match s.host {
+                ViaHost::Domain(a, b) => HostRef::Domain(part((a, b))).to_host(),
+                ViaHost::V4(a) => Host::V4(a),
+            },
+            port: s.port,
+            // Checked by `check_spans`: the lookups cannot fail.
+            params: Params {
+                raw: part(s.params),
+            },
+        }
+    }
+
     pub fn branch(&self) -> Option<&'a str> {
         self.params.value("branch")
     }
@@ -397,6 +452,22 @@ impl<'a> Via<'a> {
             .get("rport")
             .map(|v| v.and_then(|p| p.parse().ok()))
     }
+}
+
+/// Where the parts of a checked Via value are (see [`Via::check_spans`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ViaSpans {
+    protocol: (u32, u32),
+    transport: (u32, u32),
+    host: ViaHost,
+    port: Option<u16>,
+    params: (u32, u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ViaHost {
+    Domain(u32, u32),
+    V4(std::net::Ipv4Addr),
 }
 
 type ViaParts<'a, H> = (&'a str, &'a str, H, Option<u16>, Params<'a>);
@@ -741,6 +812,44 @@ mod tests {
                 "sip:c@z"
             ]
         );
+    }
+
+    #[test]
+    fn via_spans_give_what_parsing_gives() {
+        let bases = [
+            "SIP/2.0/UDP proxy.Atlanta.example.com:5060;branch=z9hG4bK2d4790.1",
+            "SIP/2.0/TCP 192.0.2.101:5060;received=198.51.100.7;rport;branch=z9hG4bK74bf9",
+            "  SIP / 2.0 / UDP host.example : 5070 ; branch = z9hG4bKx  ",
+            "SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bKv6",
+            "sip/2.0/ws a.b",
+        ];
+        let alphabet = b" \t;=:/.[]aZ9\"-";
+        let mut x: u64 = 0x5151_7a7a_0303_9c9c;
+        let mut with_spans = 0;
+        for _ in 0..20_000 {
+            for base in bases {
+                let mut v = base.as_bytes().to_vec();
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if !x.is_multiple_of(4) {
+                    let at = (x >> 8) as usize % v.len();
+                    v[at] = alphabet[(x >> 32) as usize % alphabet.len()];
+                }
+                let Ok(v) = std::str::from_utf8(&v) else {
+                    continue;
+                };
+                let spans = Via::check_spans(v);
+                assert_eq!(spans.is_ok(), Via::check(v).is_ok(), "{v}");
+                if let Ok(Some(spans)) = spans {
+                    with_spans += 1;
+                    let via = Via::from_spans(v, &spans);
+                    assert_eq!(Ok(via.clone()), Via::parse(v), "{v}");
+                    assert_eq!(via.branch(), Via::parse(v).ok().and_then(|p| p.branch()));
+                }
+            }
+        }
+        assert!(with_spans > 20_000, "{with_spans}");
     }
 
     #[test]
