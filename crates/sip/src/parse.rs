@@ -561,30 +561,13 @@ struct Marks<'a> {
 
 impl<'a> Marks<'a> {
     fn new(data: &'a [u8], from: usize) -> Marks<'a> {
-        let mut m = Marks {
+        let (newlines, colons) = load(data, from);
+        Marks {
             data,
             at: from,
-            newlines: 0,
-            colons: 0,
-        };
-        m.load();
-        m
-    }
-
-    #[inline(never)]
-    fn load(&mut self) {
-        let rest = self.data.get(self.at..).unwrap_or_default();
-        let (newlines, colons) = match rest.first_chunk::<64>() {
-            Some(chunk) => masks(chunk),
-            None => {
-                // The last bytes: zeros are neither mark.
-                let mut chunk = [0u8; 64];
-                chunk[..rest.len()].copy_from_slice(rest);
-                masks(&chunk)
-            }
-        };
-        self.newlines = newlines;
-        self.colons = colons;
+            newlines,
+            colons,
+        }
     }
 
     /// The next '\n' (or, with `colon`, the next '\n' or ':'), and whether
@@ -609,7 +592,24 @@ impl<'a> Marks<'a> {
             if self.at >= self.data.len() {
                 return None;
             }
-            self.load();
+            // By value, not through `&mut self`: the masks stay in
+            // registers in the caller's loop.
+            (self.newlines, self.colons) = load(self.data, self.at);
+        }
+    }
+}
+
+/// The marks of the 64 bytes of `data` from `at`.
+#[inline(never)]
+fn load(data: &[u8], at: usize) -> (u64, u64) {
+    let rest = data.get(at..).unwrap_or_default();
+    match rest.first_chunk::<64>() {
+        Some(chunk) => masks(chunk),
+        None => {
+            // The last bytes: zeros are neither mark.
+            let mut chunk = [0u8; 64];
+            chunk[..rest.len()].copy_from_slice(rest);
+            masks(&chunk)
         }
     }
 }
@@ -625,18 +625,16 @@ fn masks(chunk: &[u8; 64]) -> (u64, u64) {
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[target_feature(enable = "sse2")]
 fn masks_sse2(chunk: &[u8; 64]) -> (u64, u64) {
-    use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set_epi64x, _mm_set1_epi8};
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
     let newline = _mm_set1_epi8(b'\n' as i8);
     let colon = _mm_set1_epi8(b':' as i8);
     let (mut n, mut c) = (0u64, 0u64);
     for (k, part) in chunk.chunks_exact(16).enumerate() {
-        // Two 8-byte loads the compiler fuses into one unaligned load.
-        let word = |i: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&part[i..i + 8]);
-            i64::from_le_bytes(w)
-        };
-        let v = _mm_set_epi64x(word(8), word(0));
+        // SAFETY: `part` is 16 readable bytes, exactly what the load reads;
+        // `loadu` needs no alignment.
+        let v = unsafe { _mm_loadu_si128(part.as_ptr().cast::<__m128i>()) };
         // movemask gives 16 bits in the low half of an i32.
         let bits = |m: i32| u64::from(m as u16) << (16 * k);
         n |= bits(_mm_movemask_epi8(_mm_cmpeq_epi8(v, newline)));
