@@ -682,13 +682,15 @@ fn fast_start_line(data: &[u8], s: usize, e: usize) -> Option<StartLine> {
     if m == 0 || head[m] != b' ' {
         return None;
     }
+    // One UTF-8 check for both parts (the method is ASCII: `m` is at a
+    // space, a char boundary).
+    let head = std::str::from_utf8(head).ok()?;
+    let (method, uri) = (head.get(..m)?, head.get(m + 1..)?);
     // A URI that parses holds no space, so this line has exactly the two
     // spaces the slow path asks for.
-    let uri = std::str::from_utf8(&head[m + 1..]).ok()?;
     if UriRef::check(uri).ok()? {
         return None; // headers in the Request-URI
     }
-    let method = std::str::from_utf8(&head[..m]).ok()?;
     let uri_start = s + m + 1;
     Some(StartLine::Request(RequestLine {
         method: Method::from_token(method),
