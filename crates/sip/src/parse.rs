@@ -230,8 +230,8 @@ pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, ParseError> {
     msg.body = buf.slice(body_start..body_start + body_len);
     msg.buf = buf;
 
-    let top_via = match validate(&msg, &summary) {
-        Ok(top_via) => top_via,
+    let found = match validate(&msg, &summary) {
+        Ok(found) => found,
         Err(reason) => {
             let mut err = ParseError::owned(reason);
             err.partial = Some(Box::new(msg));
@@ -241,7 +241,9 @@ pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, ParseError> {
     msg.checked = Checked {
         fields: true,
         lines,
-        top_via,
+        top_via: found.top_via,
+        name_addr_params: found.name_addr_params,
+        cseq: found.cseq,
     };
     Ok(msg)
 }
@@ -854,7 +856,14 @@ pub fn is_echoed_header_fault(reason: &str) -> bool {
 
 /// The checks without which a message cannot be matched to a transaction,
 /// answered, or routed.
-fn validate(msg: &Message, summary: &Summary) -> Result<Option<ViaSpans>, String> {
+/// What the checks found that later reads reuse (see [`Checked`]).
+struct Found {
+    top_via: Option<ViaSpans>,
+    name_addr_params: Option<[(u32, u32); 2]>,
+    cseq: Option<(u32, (u32, u32))>,
+}
+
+fn validate(msg: &Message, summary: &Summary) -> Result<Found, String> {
     let Summary {
         counts,
         first,
@@ -898,11 +907,11 @@ fn validate(msg: &Message, summary: &Summary) -> Result<Option<ViaSpans>, String
     let from = value(2)
         .map(|v| NameAddrRef::check(v, &[request_uri]))
         .ok_or_else(|| missing(HeaderName::From))?;
-    let from_uri = from.map_err(|e| format!("Malformed From header: {e}"))?;
+    let (from_uri, from_params) = from.map_err(|e| format!("Malformed From header: {e}"))?;
     let to = value(3)
         .map(|v| NameAddrRef::check(v, &[request_uri, from_uri]))
         .ok_or_else(|| missing(HeaderName::To))?;
-    to.map_err(|e| format!("Malformed To header: {e}"))?;
+    let (_, to_params) = to.map_err(|e| format!("Malformed To header: {e}"))?;
 
     let call_id = value(0).unwrap_or("");
     // White space or a control byte: SP, HTAB and the controls are exactly
@@ -913,7 +922,7 @@ fn validate(msg: &Message, summary: &Summary) -> Result<Option<ViaSpans>, String
     if call_id.is_empty() || bad {
         return Err("Malformed Call-ID header".into());
     }
-    let (_, cseq_method) = value(1)
+    let (cseq_seq, cseq_method) = value(1)
         .map(CSeq::split)
         .ok_or_else(|| missing(HeaderName::CSeq))?
         .map_err(|e| format!("Malformed CSeq header: {e}"))?;
@@ -944,7 +953,21 @@ fn validate(msg: &Message, summary: &Summary) -> Result<Option<ViaSpans>, String
             }
         }
     }
-    Ok(via_spans)
+    // Where the From and To parameters and the CSeq method are in the
+    // buffer; none when a value is not there (an unfolded copy).
+    let params_span = |p: Option<&str>| match p {
+        None => Some((0, 0)),
+        Some(p) => msg.span_of(p),
+    };
+    let name_addr_params = params_span(from_params)
+        .zip(params_span(to_params))
+        .map(|(f, t)| [f, t]);
+    let cseq = msg.span_of(cseq_method).map(|m| (cseq_seq, m));
+    Ok(Found {
+        top_via: via_spans,
+        name_addr_params,
+        cseq,
+    })
 }
 
 #[cfg(test)]
@@ -1133,6 +1156,13 @@ Content-Length: 4\r\n\r\nv=0\n";
             };
             assert_eq!(msg.from_tag(), full(HeaderName::From));
             assert_eq!(msg.to_tag(), full(HeaderName::To));
+            let cseq = || CSeq::parse(msg.header(HeaderName::CSeq).unwrap_or("")).ok();
+            assert_eq!(msg.cseq(), cseq());
+            // A response shares the request's buffer and what was found in it.
+            let resp = Message::response_to(&msg, 200, None);
+            assert_eq!(resp.from_tag(), full(HeaderName::From));
+            assert_eq!(resp.to_tag(), full(HeaderName::To));
+            assert_eq!(resp.cseq(), cseq());
             assert_eq!(
                 msg.top_via(),
                 Via::parse(msg.values(HeaderName::Via).next().unwrap_or(""))

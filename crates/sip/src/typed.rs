@@ -213,6 +213,11 @@ impl<'a> Params<'a> {
         self.raw
     }
 
+    /// Parameters whose text [`Params::parse`] accepted already.
+    pub(crate) fn checked(raw: &'a str) -> Params<'a> {
+        Params { raw }
+    }
+
     fn raw_items(&self) -> impl Iterator<Item = &'a str> + 'a {
         let raw = self.raw;
         let mut rest = raw;
@@ -612,15 +617,18 @@ impl<'a> NameAddrRef<'a> {
     /// Contact and reads none of their display names) and without parsing
     /// again a URI text in `checked`, which [`UriRef::parse`] accepted
     /// already (the To of a new request is usually its Request-URI). Gives
-    /// the URI text.
-    pub(crate) fn check<'v>(value: &'v str, checked: &[&str]) -> Result<&'v str> {
+    /// the URI text and the parameters' text.
+    pub(crate) fn check<'v>(
+        value: &'v str,
+        checked: &[&str],
+    ) -> Result<(&'v str, Option<&'v str>)> {
         let (_, uri_text, _, params) = NameAddrRef::split(value, false)?;
         // (An empty text never parses, so it is never in `checked`.)
         if uri_text.is_empty() || !checked.contains(&uri_text) {
             UriRef::check(uri_text).map_err(bad_uri)?;
         }
         Params::parse(params.unwrap_or(""))?;
-        Ok(uri_text)
+        Ok((uri_text, params))
     }
 
     /// Display name (unquoted when `display`, else `None`; checked all the
