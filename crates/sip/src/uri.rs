@@ -144,6 +144,9 @@ impl<'a> UriRef<'a> {
     /// check does not keep is never built (the message parser checks every
     /// URI it meets and keeps none).
     pub(crate) fn check(s: &str) -> Result<bool, UriError> {
+        if sip::common_shape(s.as_bytes()) {
+            return Ok(false);
+        }
         UriRef::parse_inline(s).map(|u| u.as_sip().is_some_and(SipUriRef::has_headers))
     }
 

@@ -150,6 +150,111 @@ impl<'a> SipUriRef<'a> {
     }
 }
 
+/// Whether `b` is a SIP URI of the shape nearly every one has, which
+/// [`SipUriRef::parse_body`] (after the scheme) accepts without headers:
+/// `sip:` or `sips:`, an optional user without escapes and `@`, a
+/// hostname or IPv4 address, an optional port, and parameters without
+/// escapes. One tight pass with no results to build; `false` says only
+/// "not this shape", and the caller then runs the full parser, which
+/// decides (and names the fault).
+pub(crate) fn common_shape(b: &[u8]) -> bool {
+    let mut i = if b.starts_with(b"sip:") {
+        4
+    } else if b.starts_with(b"sips:") {
+        5
+    } else {
+        return false;
+    };
+    // Userinfo: the user part, then '@'; or no '@' at all, when the user
+    // bytes run to the end (the user part holds ';', so `host;params`
+    // reads as one run).
+    let start = i;
+    while i < b.len() && chars::is(b[i], USER) {
+        i += 1;
+    }
+    let host = match b.get(i) {
+        Some(b'@') if i > start => i + 1,
+        None => start,
+        _ => return false,
+    };
+    // Hostname (labels of letters, digits and inner hyphens, the last
+    // starting with a letter, one trailing dot allowed) or IPv4 address.
+    let mut i = host;
+    let (mut ok, mut prev, mut label, mut last_label) = (true, b'.', host, host);
+    while let Some(&c) = b.get(i) {
+        if !chars::is(c, chars::ALNUM) {
+            match c {
+                b'.' => {
+                    ok &= prev != b'.' && prev != b'-';
+                    last_label = label;
+                    label = i + 1;
+                }
+                b'-' => ok &= prev != b'.',
+                _ => break,
+            }
+        }
+        prev = c;
+        i += 1;
+    }
+    let top = if prev == b'.' { last_label } else { label };
+    let hostname = ok && prev != b'-' && b.get(top).is_some_and(u8::is_ascii_alphabetic);
+    if !hostname && !dotted_quad(&b[host..i]) {
+        return false;
+    }
+    // Port: digits up to 65535.
+    if b.get(i) == Some(&b':') {
+        i += 1;
+        let digits = i;
+        let mut port: u32 = 0;
+        while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            port = port * 10 + u32::from(c - b'0');
+            if port > u32::from(u16::MAX) {
+                return false;
+            }
+            i += 1;
+        }
+        if i == digits {
+            return false;
+        }
+    }
+    // Parameters: `;name[=value]`, names non-empty.
+    while i < b.len() {
+        if b[i] != b';' {
+            return false;
+        }
+        i += 1;
+        let name = i;
+        while i < b.len() && chars::is(b[i], PARAM) {
+            i += 1;
+        }
+        if i == name {
+            return false;
+        }
+        if b.get(i) == Some(&b'=') {
+            i += 1;
+            while i < b.len() && chars::is(b[i], PARAM) {
+                i += 1;
+            }
+        }
+    }
+    true
+}
+
+/// Four dot-separated decimal numbers of 1 to 3 digits, each at most 255.
+fn dotted_quad(b: &[u8]) -> bool {
+    let mut parts = 0;
+    for part in b.split(|&c| c == b'.') {
+        let n = part.iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        });
+        if part.is_empty() || part.len() > 3 || n.is_none_or(|n| n > 255) {
+            return false;
+        }
+        parts += 1;
+    }
+    parts == 4
+}
+
 /// The `name[=value]` items of a validated parameter list as written
 /// (`;` and `=` cannot appear unescaped inside either).
 pub(crate) fn raw_params(raw: &str) -> impl Iterator<Item = (&str, Option<&str>)> {
@@ -441,5 +546,72 @@ impl FromStr for SipUri {
     type Err = UriError;
     fn from_str(s: &str) -> Result<SipUri, UriError> {
         SipUri::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod common_shape_tests {
+    use super::*;
+    use crate::uri::UriRef;
+
+    #[test]
+    fn the_common_shape_is_only_what_the_parser_accepts() {
+        let bases = [
+            "sip:bob@biloxi.example.com",
+            "sip:alice@192.0.2.101:5060;transport=udp",
+            "sips:proxy.atlanta.example.com;lr",
+            "sip:b-1.x.y.:65535;a=;b",
+            "sip:1.2.3.4",
+            "sip:+1-555@h;user=phone",
+        ];
+        let alphabet = b"@:;=.-%?[]aZ09 \"<>&$/,5";
+        let mut x: u64 = 0xfeed_5151_0bad_f00d;
+        let mut shaped = 0;
+        for _ in 0..50_000 {
+            for base in bases {
+                let mut v = base.as_bytes().to_vec();
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                for k in 0..x % 3 {
+                    let at = (x >> (8 + 8 * k)) as usize % v.len();
+                    let c = alphabet[(x >> (32 + 5 * k)) as usize % alphabet.len()];
+                    match (x >> (50 + k)) % 3 {
+                        0 => v[at] = c,
+                        1 => v.insert(at, c),
+                        _ => {
+                            v.remove(at);
+                        }
+                    }
+                    if v.is_empty() {
+                        break;
+                    }
+                }
+                if common_shape(&v) {
+                    shaped += 1;
+                    let s = std::str::from_utf8(&v).expect("the shape is ASCII");
+                    let parsed = UriRef::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+                    let sip = parsed.as_sip().unwrap_or_else(|| panic!("{s}: not SIP"));
+                    assert!(!sip.has_headers(), "{s}");
+                }
+            }
+        }
+        assert!(shaped > 50_000, "{shaped}");
+        for s in [
+            "sip:bob@biloxi.example.com",
+            "sip:alice@192.0.2.101:5060;transport=udp",
+        ] {
+            assert!(common_shape(s.as_bytes()), "{s}");
+        }
+        for s in [
+            "SIP:a@b",
+            "sip:a:pw@b",
+            "sip:a%41@b",
+            "sip:b?x=y",
+            "sip:[::1]",
+            "sip:1.2.3.999",
+        ] {
+            assert!(!common_shape(s.as_bytes()), "{s}");
+        }
     }
 }
