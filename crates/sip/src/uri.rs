@@ -20,6 +20,7 @@ use std::str::FromStr;
 pub use chars::{
     escape, is_header_char, is_param_char, is_password_char, is_unreserved, is_user_char, unescape,
 };
+pub(crate) use host::{CommonHost, host_port_common};
 pub use host::{Host, HostRef, parse_host_port, parse_host_port_ref};
 pub use sip::{SipUri, SipUriRef};
 pub use tel::{TelUri, TelUriRef};

@@ -175,6 +175,83 @@ pub(crate) fn parse_host_port_prefix(
     }
 }
 
+/// The `hostport` at `b[at..]` in the shape nearly every one has: a
+/// hostname (labels of letters, digits and inner hyphens, the last starting
+/// with a letter, one trailing dot allowed) or an IPv4 address, and an
+/// optional port. Gives where it ends, the host (a domain as its span in
+/// `b`) and the port; [`parse_host_port_prefix`] gives the same for it.
+/// `None`: not this shape (an IPv6 reference, a bad host or port), for the
+/// caller to hand to the full parser.
+#[inline]
+pub(crate) fn host_port_common(b: &[u8], at: usize) -> Option<(usize, CommonHost, Option<u16>)> {
+    let mut i = at;
+    let (mut ok, mut prev, mut label, mut last_label) = (true, b'.', at, at);
+    while let Some(&c) = b.get(i) {
+        if !is(c, ALNUM) {
+            match c {
+                b'.' => {
+                    ok &= prev != b'.' && prev != b'-';
+                    last_label = label;
+                    label = i + 1;
+                }
+                b'-' => ok &= prev != b'.',
+                _ => break,
+            }
+        }
+        prev = c;
+        i += 1;
+    }
+    let top = if prev == b'.' { last_label } else { label };
+    let host = if ok && prev != b'-' && b.get(top).is_some_and(u8::is_ascii_alphabetic) {
+        CommonHost::Domain(at, i)
+    } else {
+        CommonHost::V4(dotted_quad(b.get(at..i)?)?)
+    };
+    let mut port = None;
+    if b.get(i) == Some(&b':') {
+        i += 1;
+        let digits = i;
+        let mut p: u32 = 0;
+        while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            p = p * 10 + u32::from(c - b'0');
+            if p > u32::from(u16::MAX) {
+                return None;
+            }
+            i += 1;
+        }
+        if i == digits {
+            return None;
+        }
+        port = Some(p as u16);
+    }
+    Some((i, host, port))
+}
+
+/// A host as [`host_port_common`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CommonHost {
+    /// `b[start..end]`.
+    Domain(usize, usize),
+    V4(Ipv4Addr),
+}
+
+/// Four dot-separated decimal numbers of 1 to 3 digits, each at most 255.
+fn dotted_quad(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = 0;
+    for part in b.split(|&c| c == b'.') {
+        let n = part.iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })?;
+        if part.is_empty() || part.len() > 3 || n > 255 || parts == 4 {
+            return None;
+        }
+        octets[parts] = n as u8;
+        parts += 1;
+    }
+    (parts == 4).then(|| Ipv4Addr::from(octets))
+}
+
 /// `err`, unless the hostport looks like an unbracketed IPv6 address, which
 /// RFC 5118 §4.2 says is invalid: then say that.
 fn bare_v6_or(s: &str, stop: impl Fn(u8) -> bool, err: UriError) -> UriError {

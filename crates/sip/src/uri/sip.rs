@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::borrow::Cow;
 
 use super::chars::{self, HEADER, PARAM, PASSWORD, USER, decode};
-use super::host::{Host, HostRef, parse_host_port_prefix};
+use super::host::{Host, HostRef, host_port_common, parse_host_port_prefix};
 use super::{Uri, UriError, UriErrorKind};
 
 /// A SIP or SIPS URI validated as fully as [`SipUri::parse`] does, but
@@ -177,46 +177,10 @@ pub(crate) fn common_shape(b: &[u8]) -> bool {
         None => start,
         _ => return false,
     };
-    // Hostname (labels of letters, digits and inner hyphens, the last
-    // starting with a letter, one trailing dot allowed) or IPv4 address.
-    let mut i = host;
-    let (mut ok, mut prev, mut label, mut last_label) = (true, b'.', host, host);
-    while let Some(&c) = b.get(i) {
-        if !chars::is(c, chars::ALNUM) {
-            match c {
-                b'.' => {
-                    ok &= prev != b'.' && prev != b'-';
-                    last_label = label;
-                    label = i + 1;
-                }
-                b'-' => ok &= prev != b'.',
-                _ => break,
-            }
-        }
-        prev = c;
-        i += 1;
-    }
-    let top = if prev == b'.' { last_label } else { label };
-    let hostname = ok && prev != b'-' && b.get(top).is_some_and(u8::is_ascii_alphabetic);
-    if !hostname && !dotted_quad(&b[host..i]) {
+    let Some((i, _, _)) = host_port_common(b, host) else {
         return false;
-    }
-    // Port: digits up to 65535.
-    if b.get(i) == Some(&b':') {
-        i += 1;
-        let digits = i;
-        let mut port: u32 = 0;
-        while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
-            port = port * 10 + u32::from(c - b'0');
-            if port > u32::from(u16::MAX) {
-                return false;
-            }
-            i += 1;
-        }
-        if i == digits {
-            return false;
-        }
-    }
+    };
+    let mut i = i;
     // Parameters: `;name[=value]`, names non-empty.
     while i < b.len() {
         if b[i] != b';' {
@@ -238,21 +202,6 @@ pub(crate) fn common_shape(b: &[u8]) -> bool {
         }
     }
     true
-}
-
-/// Four dot-separated decimal numbers of 1 to 3 digits, each at most 255.
-fn dotted_quad(b: &[u8]) -> bool {
-    let mut parts = 0;
-    for part in b.split(|&c| c == b'.') {
-        let n = part.iter().try_fold(0u32, |n, &d| {
-            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
-        });
-        if part.is_empty() || part.len() > 3 || n.is_none_or(|n| n > 255) {
-            return false;
-        }
-        parts += 1;
-    }
-    parts == 4
 }
 
 /// The `name[=value]` items of a validated parameter list as written
