@@ -184,6 +184,12 @@ pub(crate) fn parse_host_port_prefix(
 /// caller to hand to the full parser.
 #[inline]
 pub(crate) fn host_port_common(b: &[u8], at: usize) -> Option<(usize, CommonHost, Option<u16>)> {
+    // An IPv4 address is tried first, as `parse_host_port_prefix` does.
+    if b.get(at).is_some_and(u8::is_ascii_digit)
+        && let Some((a, n)) = v4_prefix(b.get(at..)?)
+    {
+        return common_port(b, at + n, CommonHost::V4(a));
+    }
     let mut i = at;
     let (mut ok, mut prev, mut label, mut last_label) = (true, b'.', at, at);
     while let Some(&c) = b.get(i) {
@@ -202,11 +208,19 @@ pub(crate) fn host_port_common(b: &[u8], at: usize) -> Option<(usize, CommonHost
         i += 1;
     }
     let top = if prev == b'.' { last_label } else { label };
-    let host = if ok && prev != b'-' && b.get(top).is_some_and(u8::is_ascii_alphabetic) {
-        CommonHost::Domain(at, i)
-    } else {
-        CommonHost::V4(dotted_quad(b.get(at..i)?)?)
-    };
+    if !(ok && prev != b'-' && b.get(top).is_some_and(u8::is_ascii_alphabetic)) {
+        return None;
+    }
+    common_port(b, i, CommonHost::Domain(at, i))
+}
+
+/// The optional `:port` at `b[i..]` after `host`.
+#[inline(always)]
+fn common_port(
+    b: &[u8],
+    mut i: usize,
+    host: CommonHost,
+) -> Option<(usize, CommonHost, Option<u16>)> {
     let mut port = None;
     if b.get(i) == Some(&b':') {
         i += 1;
@@ -233,23 +247,6 @@ pub(crate) enum CommonHost {
     /// `b[start..end]`.
     Domain(usize, usize),
     V4(Ipv4Addr),
-}
-
-/// Four dot-separated decimal numbers of 1 to 3 digits, each at most 255.
-fn dotted_quad(b: &[u8]) -> Option<Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    let mut parts = 0;
-    for part in b.split(|&c| c == b'.') {
-        let n = part.iter().try_fold(0u32, |n, &d| {
-            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
-        })?;
-        if part.is_empty() || part.len() > 3 || n > 255 || parts == 4 {
-            return None;
-        }
-        octets[parts] = n as u8;
-        parts += 1;
-    }
-    (parts == 4).then(|| Ipv4Addr::from(octets))
 }
 
 /// `err`, unless the hostport looks like an unbracketed IPv6 address, which
