@@ -190,25 +190,30 @@ pub(crate) fn host_port_common(b: &[u8], at: usize) -> Option<(usize, CommonHost
     {
         return common_port(b, at + n, CommonHost::V4(a));
     }
+    // The rules of `scan_hostname`, checked only at the dots and hyphens
+    // (a label is `b[label..]` up to the next dot): none empty, none
+    // starting or ending with '-'.
     let mut i = at;
-    let (mut ok, mut prev, mut label, mut last_label) = (true, b'.', at, at);
+    let (mut ok, mut label, mut last_label) = (true, at, at);
     while let Some(&c) = b.get(i) {
         if !is(c, ALNUM) {
             match c {
                 b'.' => {
-                    ok &= prev != b'.' && prev != b'-';
+                    ok &= i != label && b[i - 1] != b'-';
                     last_label = label;
                     label = i + 1;
                 }
-                b'-' => ok &= prev != b'.',
+                b'-' => ok &= i != label,
                 _ => break,
             }
         }
-        prev = c;
         i += 1;
     }
-    let top = if prev == b'.' { last_label } else { label };
-    if !(ok && prev != b'-' && b.get(top).is_some_and(u8::is_ascii_alphabetic)) {
+    // The last byte; a '.' also when there is none, as `scan_hostname`
+    // starts from one.
+    let last = if i == at { b'.' } else { b[i - 1] };
+    let top = if last == b'.' { last_label } else { label };
+    if !(ok && last != b'-' && b.get(top).is_some_and(u8::is_ascii_alphabetic)) {
         return None;
     }
     common_port(b, i, CommonHost::Domain(at, i))
@@ -503,6 +508,35 @@ mod hostname_tests {
             }
         }
         assert_eq!(scan_hostname(b"a.b;lr"), (3, true));
+    }
+
+    #[test]
+    fn common_shape_scan_matches_the_grammar() {
+        let alphabet = [b'a', b'1', b'-', b'.', b'Z'];
+        let mut stack = vec![Vec::new()];
+        while let Some(s) = stack.pop() {
+            let text = std::str::from_utf8(&s).expect("ascii");
+            let got = host_port_common(&s, 0);
+            if reference(text) {
+                assert_eq!(
+                    got,
+                    Some((s.len(), CommonHost::Domain(0, s.len()), None)),
+                    "{text}"
+                );
+            } else if let Some((end, host, _)) = got {
+                // Only an address, as the full parser reads it.
+                assert!(matches!(host, CommonHost::V4(_)), "{text}");
+                assert_eq!(parse_host_port_ref(text).map(|h| h.1), Ok(None), "{text}");
+                assert_eq!(end, s.len(), "{text}");
+            }
+            if s.len() < 7 {
+                for c in alphabet {
+                    let mut next = s.clone();
+                    next.push(c);
+                    stack.push(next);
+                }
+            }
+        }
         assert_eq!(scan_hostname(b"a_b"), (1, true));
     }
 }
