@@ -115,6 +115,10 @@ pub(crate) struct Checked {
     /// them (each entry's [`Entry::line`], back to back): serializing copies
     /// it at once instead of walking the entries.
     pub(crate) lines: Option<(u32, u32)>,
+    /// `buf[start..end]` is the whole message exactly as `write_to` writes
+    /// it (set by the parser only for a message it read that way; reset
+    /// with the rest, and by `set_request_uri`).
+    pub(crate) whole: Option<(u32, u32)>,
     /// The first Via line checked whole as one value, and where its parts
     /// are: `top_via` reads them instead of parsing the line again.
     pub(crate) top_via: Option<typed::ViaSpans>,
@@ -384,6 +388,7 @@ impl Message {
     pub fn set_request_uri(&mut self, uri: Uri) {
         if let StartLine::Request(r) = &mut self.start {
             *r = RequestLine::new(r.method.clone(), uri);
+            self.checked.whole = None;
         }
     }
 
@@ -786,6 +791,14 @@ impl Message {
 
     /// [`Message::write_to`] into a buffer already sized for the message.
     fn write_unreserved(&self, out: &mut Vec<u8>) {
+        if let Some(whole) = self
+            .checked
+            .whole
+            .and_then(|(s, e)| self.buf.get(s as usize..e as usize))
+        {
+            out.extend_from_slice(whole);
+            return;
+        }
         match &self.start {
             StartLine::Request(r) => {
                 out.extend_from_slice(r.method.as_str().as_bytes());

@@ -228,6 +228,7 @@ pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, ParseError> {
         }
     };
     msg.body = buf.slice(body_start..body_start + body_len);
+    let whole = verbatim_whole(data, pos, &msg.start, lines, body_start, body_len);
     msg.buf = buf;
 
     let found = match validate(&msg, &summary) {
@@ -241,11 +242,36 @@ pub fn parse(buf: Bytes, framing: Framing) -> Result<Message, ParseError> {
     msg.checked = Checked {
         fields: true,
         lines,
+        whole,
         top_via: found.top_via,
         name_addr_params: found.name_addr_params,
         cseq: found.cseq,
     };
     Ok(msg)
+}
+
+/// Where the whole message sits in `data` when writing it back gives
+/// exactly those bytes: a start line as the fast split reads it (a status
+/// line with its space before the reason), ending in CRLF; header lines all
+/// verbatim (`lines`, right after it); a CRLF blank line; the body. Then
+/// serializing is one copy.
+fn verbatim_whole(
+    data: &[u8],
+    pos: usize,
+    start: &StartLine,
+    lines: Option<(u32, u32)>,
+    body_start: usize,
+    body_len: usize,
+) -> Option<(u32, u32)> {
+    let (first, blank) = lines?;
+    // The start line's '\n' is right before the first header line.
+    let nl = (first as usize).checked_sub(1)?;
+    let crlf = nl > pos && data[nl - 1] == b'\r';
+    // "SIP/2.0 200" without a space is written back with one.
+    let full_status = !matches!(start, StartLine::Response(_)) || nl - 1 - pos > 11;
+    let blank = blank as usize;
+    let blank_crlf = data.get(blank..blank + 2) == Some(b"\r\n") && body_start == blank + 2;
+    (crlf && full_status && blank_crlf).then_some((pos as u32, (body_start + body_len) as u32))
 }
 
 /// `v` as a number when it is nothing but 1 to 9 decimal digits (which
@@ -1169,6 +1195,49 @@ Content-Length: 4\r\n\r\nv=0\n";
             );
         }
         assert!(parsed > 1000, "{parsed}");
+    }
+
+    #[test]
+    fn copying_the_whole_message_writes_what_the_parts_write() {
+        let response = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 BYE\r\nContent-Length: 2\r\n\r\nab";
+        let lf = BASE.replace("\r\n", "\n");
+        let mut x: u64 = 0x0dd_ba11_cafe_f00d;
+        let alphabet = b" \t\r\n:;a0";
+        let mut whole = 0;
+        for _ in 0..20_000 {
+            for base in [
+                BASE,
+                response,
+                &lf,
+                "SIP/2.0 200\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 BYE\r\n\r\n",
+            ] {
+                let mut m = base.as_bytes().to_vec();
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if !x.is_multiple_of(3) {
+                    let at = (x >> 8) as usize % m.len();
+                    m[at] = alphabet[(x >> 32) as usize % alphabet.len()];
+                }
+                let Ok(msg) = parse_datagram(m) else { continue };
+                whole += usize::from(msg.checked.whole.is_some());
+                let bytes = msg.to_bytes();
+                assert_eq!(bytes.len(), msg.encoded_len());
+                let mut parts = msg.clone();
+                parts.checked.whole = None;
+                assert_eq!(parts.to_bytes(), bytes);
+                parts.checked.lines = None;
+                assert_eq!(parts.to_bytes(), bytes);
+            }
+        }
+        assert!(whole > 10_000, "{whole}");
+        // A new Request-URI is written, not the old line.
+        let mut m = parse_datagram(BASE.as_bytes().to_vec()).expect("parse");
+        m.set_request_uri(Uri::parse("sip:carol@chicago.example.com").expect("uri"));
+        assert!(
+            m.to_bytes()
+                .starts_with(b"INVITE sip:carol@chicago.example.com SIP/2.0\r\n")
+        );
     }
 
     #[test]
