@@ -182,7 +182,7 @@ pub(crate) fn parse_host_port_prefix(
 /// `b`) and the port; [`parse_host_port_prefix`] gives the same for it.
 /// `None`: not this shape (an IPv6 reference, a bad host or port), for the
 /// caller to hand to the full parser.
-#[inline]
+#[inline(always)]
 pub(crate) fn host_port_common(b: &[u8], at: usize) -> Option<(usize, CommonHost, Option<u16>)> {
     // An IPv4 address is tried first, as `parse_host_port_prefix` does.
     if b.get(at).is_some_and(u8::is_ascii_digit)
