@@ -273,7 +273,14 @@ impl Message {
                 });
             }
         }
-        resp.push_header(HeaderName::ContentLength, "0");
+        // Not `push_header`, which would forget what `checked` knows of the
+        // From, To and CSeq copied above (a Content-Length changes none).
+        resp.headers.push(Entry {
+            name: HeaderName::ContentLength,
+            raw_name: None,
+            value: Text::Owned("0".into()),
+            line: NO_LINE,
+        });
         resp
     }
 
