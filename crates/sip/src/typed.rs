@@ -247,6 +247,37 @@ impl<'a> Params<'a> {
 
     /// `None`: absent; `Some(None)`: present without a value.
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
+        // Items up to the one asked for, read in one pass while they hold
+        // no quote and no white space (as parameters are nearly always
+        // written): what `iter` finds there, without its quote tracking and
+        // trimming. Anything else goes the general way.
+        let (raw, b) = (self.raw, self.raw.as_bytes());
+        let mut i = 0;
+        while i < b.len() {
+            let start = i;
+            let mut eq = None;
+            while let Some(&c) = b.get(i).filter(|&&c| c != b';') {
+                match c {
+                    b'"' | b' ' | b'\t' => return self.get_general(name),
+                    b'=' if eq.is_none() => eq = Some(i),
+                    _ => {}
+                }
+                i += 1;
+            }
+            let (n, v) = match eq {
+                Some(e) => (&raw[start..e], Some(&raw[e + 1..i])),
+                None => (&raw[start..i], None),
+            };
+            // `iter` skips an item with an empty value.
+            if v != Some("") && n.eq_ignore_ascii_case(name) {
+                return Some(v);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    fn get_general(&self, name: &str) -> Option<Option<&'a str>> {
         self.iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
@@ -1119,6 +1150,25 @@ mod tests {
             "-1 BYE",
         ] {
             assert!(CSeq::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn params_lookup_agrees_with_iterating() {
+        let alphabet = b";=ab\" \tB";
+        let mut x: u64 = 0x7777_1234_dead_beef;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 12) as usize;
+            let raw: String = (0..len)
+                .map(|k| alphabet[((x >> (4 * k)) % alphabet.len() as u64) as usize] as char)
+                .collect();
+            let p = Params { raw: &raw };
+            for name in ["a", "b", "ab", "A", ""] {
+                assert_eq!(p.get(name), p.get_general(name), "{raw:?} {name}");
+            }
         }
     }
 
