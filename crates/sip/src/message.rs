@@ -93,13 +93,30 @@ pub enum StartLine {
 }
 
 /// A SIP request or response.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Message {
     pub(crate) buf: Bytes,
     pub(crate) start: StartLine,
     pub(crate) headers: Vec<Entry>,
     pub(crate) body: Bytes,
     pub(crate) checked: Checked,
+}
+
+impl Clone for Message {
+    /// A copy with room for two more header lines: a copy is usually made
+    /// to be sent on, and sending a request adds its Via first (growing an
+    /// exactly-full list moved every line and cost more than the copy).
+    fn clone(&self) -> Message {
+        let mut headers = Vec::with_capacity(self.headers.len() + 2);
+        headers.extend(self.headers.iter().cloned());
+        Message {
+            buf: self.buf.clone(),
+            start: self.start.clone(),
+            headers,
+            body: self.body.clone(),
+            checked: self.checked,
+        }
+    }
 }
 
 /// What the parser found that stays true until a header is edited (every
