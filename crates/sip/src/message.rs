@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use crate::header::{Header, HeaderName};
 use crate::method::Method;
-use crate::typed::{self, CSeq, Contact, NameAddr, NameAddrRef, TypedError, Via};
+use crate::typed::{self, CSeq, Contact, NameAddr, NameAddrRef, Params, TypedError, Via};
 use crate::uri::Uri;
 
 /// Text inside a message: a span of the original bytes, or owned.
@@ -93,13 +93,30 @@ pub enum StartLine {
 }
 
 /// A SIP request or response.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Message {
     pub(crate) buf: Bytes,
     pub(crate) start: StartLine,
     pub(crate) headers: Vec<Entry>,
     pub(crate) body: Bytes,
     pub(crate) checked: Checked,
+}
+
+impl Clone for Message {
+    /// A copy with room for two more header lines: a copy is usually made
+    /// to be sent on, and sending a request adds its Via first (growing an
+    /// exactly-full list moved every line and cost more than the copy).
+    fn clone(&self) -> Message {
+        let mut headers = Vec::with_capacity(self.headers.len() + 2);
+        headers.extend(self.headers.iter().cloned());
+        Message {
+            buf: self.buf.clone(),
+            start: self.start.clone(),
+            headers,
+            body: self.body.clone(),
+            checked: self.checked,
+        }
+    }
 }
 
 /// What the parser found that stays true until a header is edited (every
@@ -115,6 +132,18 @@ pub(crate) struct Checked {
     /// them (each entry's [`Entry::line`], back to back): serializing copies
     /// it at once instead of walking the entries.
     pub(crate) lines: Option<(u32, u32)>,
+    /// `buf[start..end]` is the whole message exactly as `write_to` writes
+    /// it (set by the parser only for a message it read that way; reset
+    /// with the rest, and by `set_request_uri`).
+    pub(crate) whole: Option<(u32, u32)>,
+    /// The first Via line checked whole as one value, and where its parts
+    /// are: `top_via` reads them instead of parsing the line again.
+    pub(crate) top_via: Option<typed::ViaSpans>,
+    /// Where the parameters of the first From and To values are in `buf`
+    /// ((0, 0): none), as the parser split them: tag reads skip the split.
+    pub(crate) name_addr_params: Option<[(u32, u32); 2]>,
+    /// The first CSeq's number and where its method token is in `buf`.
+    pub(crate) cseq: Option<(u32, (u32, u32))>,
 }
 
 impl PartialEq for Checked {
@@ -217,8 +246,11 @@ impl Message {
         // Share the request's bytes: the echoed headers are spans into them,
         // so answering a request copies no header text.
         resp.buf = req.buf.clone();
-        // The From and To it copies are the request's.
+        // The From, To and CSeq it copies are the request's, over the same
+        // buffer.
         resp.checked.fields = req.checked.fields;
+        resp.checked.name_addr_params = req.checked.name_addr_params;
+        resp.checked.cseq = req.checked.cseq;
         let mut seen = [false; 4];
         for e in &req.headers {
             // One each of the single-valued headers, even when the request
@@ -258,28 +290,48 @@ impl Message {
                 });
             }
         }
-        resp.push_header(HeaderName::ContentLength, "0");
+        // Not `push_header`, which would forget what `checked` knows of the
+        // From, To and CSeq copied above (a Content-Length changes none).
+        resp.headers.push(Entry {
+            name: HeaderName::ContentLength,
+            raw_name: None,
+            value: Text::Owned("0".into()),
+            line: NO_LINE,
+        });
         resp
+    }
+
+    /// Where `part`, a piece of a header value read from `buf`, lies in
+    /// `buf`; `None` for text elsewhere (owned values).
+    pub(crate) fn span_of(&self, part: &str) -> Option<(u32, u32)> {
+        let at = (part.as_ptr() as usize).wrapping_sub(self.buf.as_ptr() as usize);
+        (at <= self.buf.len() && self.buf.len() - at >= part.len())
+            .then(|| (at as u32, (at + part.len()) as u32))
     }
 
     pub(crate) fn text<'a>(&'a self, t: &'a Text) -> &'a str {
         match t {
-            Text::Span(s, e) => {
-                let bytes = self.buf.get(*s as usize..*e as usize).unwrap_or(b"");
-                debug_assert!(std::str::from_utf8(bytes).is_ok(), "span not UTF-8");
-                // SAFETY: `Text::Span` is only made by the parser (`parse.rs`,
-                // `span` and the unfolding of continuation lines), over the
-                // header section of the buffer it then stores in `buf`, after
-                // checking that whole section is UTF-8 (`split_fast`,
-                // `split_checked`), and with both ends at ASCII bytes (line
-                // ends, ':', white space, SP in the start line), hence at
-                // char boundaries. A span is only ever read against that
-                // buffer: `response_to` copies spans together with `buf`.
-                // Every header read used to re-validate here (measured).
-                unsafe { std::str::from_utf8_unchecked(bytes) }
-            }
+            Text::Span(s, e) => self.span_text(*s, *e),
             Text::Owned(s) => s,
         }
+    }
+
+    /// The text of a `Text::Span(s, e)` (see the SAFETY note).
+    fn span_text(&self, s: u32, e: u32) -> &str {
+        let bytes = self.buf.get(s as usize..e as usize).unwrap_or(b"");
+        debug_assert!(std::str::from_utf8(bytes).is_ok(), "span not UTF-8");
+        // SAFETY: `Text::Span` is only made by the parser (`parse.rs`,
+        // `span` and the unfolding of continuation lines), over the
+        // header section of the buffer it then stores in `buf`, after
+        // checking that whole section is UTF-8 (`split_fast`,
+        // `split_checked`), and with both ends at ASCII bytes (line
+        // ends, ':', white space, SP in the start line), hence at
+        // char boundaries; or from the spans in `Checked`, which
+        // `validate` takes (`span_of`) of `&str` pieces of such
+        // values, so they end at char boundaries too. A span is only ever read against that
+        // buffer: `response_to` copies spans together with `buf`.
+        // Every header read used to re-validate here (measured).
+        unsafe { std::str::from_utf8_unchecked(bytes) }
     }
 
     fn reason_of<'a>(&'a self, s: &'a StatusLine) -> &'a str {
@@ -360,6 +412,7 @@ impl Message {
     pub fn set_request_uri(&mut self, uri: Uri) {
         if let StartLine::Request(r) = &mut self.start {
             *r = RequestLine::new(r.method.clone(), uri);
+            self.checked.whole = None;
         }
     }
 
@@ -561,6 +614,13 @@ impl Message {
     }
 
     pub fn cseq(&self) -> Option<CSeq> {
+        if let Some((seq, method)) = self.checked.cseq {
+            // As the parser split the first CSeq value (untouched since).
+            return Some(CSeq {
+                seq,
+                method: Method::from_token(self.span_text(method.0, method.1)),
+            });
+        }
         self.header(HeaderName::CSeq)
             .and_then(|v| CSeq::parse(v).ok())
     }
@@ -592,10 +652,15 @@ impl Message {
     }
 
     fn tag_of(&self, name: HeaderName) -> Option<&str> {
-        let value = self.header(name).unwrap_or("");
         if self.checked.fields {
-            return typed::checked_tag(value);
+            let at = usize::from(name == HeaderName::To);
+            if let Some(spans) = self.checked.name_addr_params {
+                let (s, e) = spans[at];
+                return Params::checked(self.span_text(s, e)).value("tag");
+            }
+            return typed::checked_tag(self.header(name).unwrap_or(""));
         }
+        let value = self.header(name).unwrap_or("");
         NameAddrRef::parse(value).ok().and_then(|n| n.tag())
     }
 
@@ -623,6 +688,10 @@ impl Message {
     pub fn top_via(&self) -> Result<Via<'_>, TypedError> {
         // A first line that parses whole holds one value (see `validate`).
         let line = self.header(HeaderName::Via).unwrap_or("");
+        // The parser found the parts of that line (untouched since).
+        if let Some(spans) = &self.checked.top_via {
+            return Ok(Via::from_spans(line, spans));
+        }
         Via::parse(line).or_else(|_| Via::parse(self.values(HeaderName::Via).next().unwrap_or("")))
     }
 
@@ -746,6 +815,14 @@ impl Message {
 
     /// [`Message::write_to`] into a buffer already sized for the message.
     fn write_unreserved(&self, out: &mut Vec<u8>) {
+        if let Some(whole) = self
+            .checked
+            .whole
+            .and_then(|(s, e)| self.buf.get(s as usize..e as usize))
+        {
+            out.extend_from_slice(whole);
+            return;
+        }
         match &self.start {
             StartLine::Request(r) => {
                 out.extend_from_slice(r.method.as_str().as_bytes());

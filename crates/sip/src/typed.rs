@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use crate::method::Method;
-use crate::uri::{Host, HostRef, Uri, UriRef, parse_host_port_ref};
+use crate::uri::{CommonHost, Host, HostRef, Uri, UriRef, host_port_common, parse_host_port_ref};
 
 /// Why a header value did not parse; the text is fit for a 400 reason phrase.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -213,6 +213,11 @@ impl<'a> Params<'a> {
         self.raw
     }
 
+    /// Parameters whose text [`Params::parse`] accepted already.
+    pub(crate) fn checked(raw: &'a str) -> Params<'a> {
+        Params { raw }
+    }
+
     fn raw_items(&self) -> impl Iterator<Item = &'a str> + 'a {
         let raw = self.raw;
         let mut rest = raw;
@@ -242,6 +247,37 @@ impl<'a> Params<'a> {
 
     /// `None`: absent; `Some(None)`: present without a value.
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
+        // Items up to the one asked for, read in one pass while they hold
+        // no quote and no white space (as parameters are nearly always
+        // written): what `iter` finds there, without its quote tracking and
+        // trimming. Anything else goes the general way.
+        let (raw, b) = (self.raw, self.raw.as_bytes());
+        let mut i = 0;
+        while i < b.len() {
+            let start = i;
+            let mut eq = None;
+            while let Some(&c) = b.get(i).filter(|&&c| c != b';') {
+                match c {
+                    b'"' | b' ' | b'\t' => return self.get_general(name),
+                    b'=' if eq.is_none() => eq = Some(i),
+                    _ => {}
+                }
+                i += 1;
+            }
+            let (n, v) = match eq {
+                Some(e) => (&raw[start..e], Some(&raw[e + 1..i])),
+                None => (&raw[start..i], None),
+            };
+            // `iter` skips an item with an empty value.
+            if v != Some("") && n.eq_ignore_ascii_case(name) {
+                return Some(v);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    fn get_general(&self, name: &str) -> Option<Option<&'a str>> {
         self.iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v)
@@ -377,6 +413,64 @@ impl<'a> Via<'a> {
         parse_via(value, |_| ()).map(|_| ())
     }
 
+    /// [`Via::check`], giving where the parts are in `value` when the host
+    /// is a name or an IPv4 address written without white space (`None`
+    /// otherwise): the message parser keeps them, so reading the top Via of
+    /// a received message does not parse it again.
+    pub(crate) fn check_spans(value: &str) -> Result<Option<ViaSpans>> {
+        if let Some(spans) = via_common(value.as_bytes()) {
+            return Ok(Some(spans));
+        }
+        let base = value.as_ptr() as usize;
+        // Offsets of a piece of `value` (every non-empty piece below is
+        // one; an absent parameter list is a literal "").
+        let span = |part: &str| {
+            let start = (part.as_ptr() as usize).wrapping_sub(base);
+            if part.is_empty() || start > value.len() {
+                (0, 0)
+            } else {
+                (start as u32, (start + part.len()) as u32)
+            }
+        };
+        let (protocol, transport, host, port, params) = parse_via(value, |h| match h {
+            // A domain borrowed from a compacted copy of the sent-by is not
+            // in `value`: no spans for it.
+            HostRef::Domain(d) => {
+                let at = (d.as_ptr() as usize).wrapping_sub(base);
+                (at <= value.len() && value.len() - at >= d.len())
+                    .then(|| ViaHost::Domain(at as u32, (at + d.len()) as u32))
+            }
+            HostRef::V4(a) => Some(ViaHost::V4(a)),
+            HostRef::V6(_) => None,
+        })?;
+        Ok(host.map(|host| ViaSpans {
+            protocol: span(protocol),
+            transport: span(transport),
+            host,
+            port,
+            params: span(params.raw()),
+        }))
+    }
+
+    /// The Via that [`Via::parse`] gives for `value`, from the spans
+    /// [`Via::check_spans`] found in it.
+    pub(crate) fn from_spans(value: &'a str, s: &ViaSpans) -> Via<'a> {
+        let part = |(a, b): (u32, u32)| value.get(a as usize..b as usize).unwrap_or_default();
+        Via {
+            protocol: part(s.protocol),
+            transport: part(s.transport),
+            host: match s.host {
+                ViaHost::Domain(a, b) => HostRef::Domain(part((a, b))).to_host(),
+                ViaHost::V4(a) => Host::V4(a),
+            },
+            port: s.port,
+            // Checked by `check_spans`: the lookups cannot fail.
+            params: Params {
+                raw: part(s.params),
+            },
+        }
+    }
+
     pub fn branch(&self) -> Option<&'a str> {
         self.params.value("branch")
     }
@@ -397,6 +491,63 @@ impl<'a> Via<'a> {
             .get("rport")
             .map(|v| v.and_then(|p| p.parse().ok()))
     }
+}
+
+/// [`Via::check_spans`] for a Via written as nearly every one is:
+/// `SIP/2.0/` transport, one space, a hostname or IPv4 address with an
+/// optional port, and parameters without white space around them. One
+/// tight pass; `None` for any other shape, which the general parser then
+/// decides (it gives the same spans for this one).
+fn via_common(b: &[u8]) -> Option<ViaSpans> {
+    if !b.starts_with(b"SIP/2.0/") || b.last().is_some_and(|&c| is_wsp(c)) {
+        return None;
+    }
+    let mut i = 8;
+    while b.get(i).is_some_and(|&c| is_token_char(c)) {
+        i += 1;
+    }
+    if i == 8 || b.get(i) != Some(&b' ') {
+        return None;
+    }
+    let transport = (8, i as u32);
+    let (end, host, port) = host_port_common(b, i + 1)?;
+    let params = match b.get(end) {
+        None => (0, 0),
+        Some(b';') if params_ok(&b[end + 1..]) => {
+            if end + 1 == b.len() {
+                (0, 0)
+            } else {
+                ((end + 1) as u32, b.len() as u32)
+            }
+        }
+        _ => return None,
+    };
+    Some(ViaSpans {
+        protocol: (0, 7),
+        transport,
+        host: match host {
+            CommonHost::Domain(s, e) => ViaHost::Domain(s as u32, e as u32),
+            CommonHost::V4(a) => ViaHost::V4(a),
+        },
+        port,
+        params,
+    })
+}
+
+/// Where the parts of a checked Via value are (see [`Via::check_spans`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ViaSpans {
+    protocol: (u32, u32),
+    transport: (u32, u32),
+    host: ViaHost,
+    port: Option<u16>,
+    params: (u32, u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ViaHost {
+    Domain(u32, u32),
+    V4(std::net::Ipv4Addr),
 }
 
 type ViaParts<'a, H> = (&'a str, &'a str, H, Option<u16>, Params<'a>);
@@ -541,15 +692,28 @@ impl<'a> NameAddrRef<'a> {
     /// Contact and reads none of their display names) and without parsing
     /// again a URI text in `checked`, which [`UriRef::parse`] accepted
     /// already (the To of a new request is usually its Request-URI). Gives
-    /// the URI text.
-    pub(crate) fn check<'v>(value: &'v str, checked: &[&str]) -> Result<&'v str> {
-        let (_, uri_text, _, params) = NameAddrRef::split(value, false)?;
+    /// the URI text and the parameters' text.
+    pub(crate) fn check<'v>(
+        value: &'v str,
+        checked: &[&str],
+    ) -> Result<(&'v str, Option<&'v str>)> {
+        let (uri_text, params) = match name_addr_common(value.as_bytes()) {
+            // The same pieces `split` finds, found in one pass.
+            Some((u, p)) => (
+                value.get(u).unwrap_or_default(),
+                p.and_then(|p| value.get(p)),
+            ),
+            None => {
+                let (_, uri_text, _, params) = NameAddrRef::split(value, false)?;
+                (uri_text, params)
+            }
+        };
         // (An empty text never parses, so it is never in `checked`.)
         if uri_text.is_empty() || !checked.contains(&uri_text) {
-            UriRef::parse(uri_text).map_err(bad_uri)?;
+            UriRef::check(uri_text).map_err(bad_uri)?;
         }
         Params::parse(params.unwrap_or(""))?;
-        Ok(uri_text)
+        Ok((uri_text, params))
     }
 
     /// Display name (unquoted when `display`, else `None`; checked all the
@@ -615,6 +779,47 @@ impl<'a> NameAddrRef<'a> {
     }
 }
 
+/// Where [`NameAddrRef::split`] finds the URI and the parameters of a
+/// name-addr written as nearly every one is: an optional display name
+/// (quoted without escapes, or tokens), `<URI>`, and `;params` right after
+/// the `>`; no white space at either end. `None` for any other shape, which
+/// `split` then reads (and accepts or names the fault of).
+fn name_addr_common(b: &[u8]) -> Option<NameAddrRanges> {
+    if b.first().is_none_or(|&c| is_wsp(c)) || b.last().is_some_and(|&c| is_wsp(c)) {
+        return None;
+    }
+    let mut i = 0;
+    if b[0] == b'"' {
+        i = 1;
+        while *b.get(i)? != b'"' {
+            if b[i] == b'\\' {
+                return None;
+            }
+            i += 1;
+        }
+        i += 1;
+        while b.get(i).is_some_and(|&c| is_wsp(c)) {
+            i += 1;
+        }
+    } else {
+        while b.get(i).is_some_and(|&c| is_token_char(c) || is_wsp(c)) {
+            i += 1;
+        }
+    }
+    if b.get(i) != Some(&b'<') {
+        return None;
+    }
+    let uri = i + 1;
+    let gt = uri + memchr::memchr(b'>', b.get(uri..)?)?;
+    match b.get(gt + 1) {
+        None => Some((uri..gt, None)),
+        Some(b';') => Some((uri..gt, Some(gt + 2..))),
+        Some(_) => None,
+    }
+}
+
+type NameAddrRanges = (std::ops::Range<usize>, Option<std::ops::RangeFrom<usize>>);
+
 /// The `tag` parameter of a From or To value that the message parser
 /// accepted: what `NameAddrRef::parse(value)?.tag()` gives, without parsing
 /// the URI and parameters again.
@@ -674,22 +879,54 @@ pub struct CSeq {
 
 impl CSeq {
     pub fn parse(value: &str) -> Result<CSeq> {
+        let (seq, method) = CSeq::split(value)?;
+        Ok(CSeq {
+            seq,
+            method: Method::from_token(method),
+        })
+    }
+
+    /// What [`CSeq::parse`] accepts, with the method left as its token
+    /// (`Method::from_token` of it is the parsed method): the message
+    /// parser compares it with the request's and needs nothing owned.
+    pub(crate) fn split(value: &str) -> Result<(u32, &str)> {
+        // As nearly every CSeq is written: 1 to 9 digits, one space, a
+        // token to the end. The same result as below, in one short pass.
+        let b = value.as_bytes();
+        let digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        if (1..=9).contains(&digits)
+            && b.get(digits) == Some(&b' ')
+            && b.len() > digits + 1
+            && b[digits + 1..].iter().all(|&c| is_token_char(c))
+        {
+            let n = b[..digits]
+                .iter()
+                .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
+            if n < 1 << 31 {
+                return Ok((n, &value[digits + 1..]));
+            }
+        }
         let value = trim_wsp(value);
         let digits = value.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
             return Err(TypedError::new("malformed CSeq"));
         }
-        let seq = parse_u32_max(&value[..digits], (1 << 31) - 1)
-            .ok_or_else(|| TypedError::new("CSeq number out of range"))?;
+        // Up to 9 digits cannot exceed u32::MAX: no overflow check per digit.
+        let seq = if digits <= 9 {
+            let n = value.as_bytes()[..digits]
+                .iter()
+                .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0'));
+            (n < 1 << 31).then_some(n)
+        } else {
+            parse_u32_max(&value[..digits], (1 << 31) - 1)
+        }
+        .ok_or_else(|| TypedError::new("CSeq number out of range"))?;
         let rest = &value[digits..];
         let method = trim_start_wsp(rest);
         if method.len() == rest.len() || !is_token(method) {
             return Err(TypedError::new("malformed CSeq method"));
         }
-        Ok(CSeq {
-            seq,
-            method: Method::from_token(method),
-        })
+        Ok((seq, method))
     }
 }
 
@@ -725,6 +962,82 @@ mod tests {
                 "sip:c@z"
             ]
         );
+    }
+
+    #[test]
+    fn the_common_name_addr_shape_splits_as_split_does() {
+        let bases = [
+            "\"Alice Liddell\" <sip:alice@atlanta.example.com>;tag=9fxced76sl",
+            "Bob <sip:bob@biloxi.example.com>",
+            "<sip:a@b>;expires=60",
+            "  A  B <sip:x> ; q=1 ",
+            "sip:addr@spec;tag=1",
+        ];
+        let alphabet = b" \t;=<>\"\\a,@:";
+        let mut x: u64 = 0x1357_9bdf_2468_ace0;
+        let mut common = 0;
+        for _ in 0..50_000 {
+            for base in bases {
+                let mut v = base.as_bytes().to_vec();
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if !x.is_multiple_of(4) {
+                    let at = (x >> 8) as usize % v.len();
+                    v[at] = alphabet[(x >> 32) as usize % alphabet.len()];
+                }
+                let Ok(v) = std::str::from_utf8(&v) else {
+                    continue;
+                };
+                if let Some((u, p)) = name_addr_common(v.as_bytes()) {
+                    common += 1;
+                    let (_, uri, _, params) =
+                        NameAddrRef::split(v, false).unwrap_or_else(|e| panic!("{v}: {e}"));
+                    assert_eq!(uri.as_ptr(), v[u.clone()].as_ptr(), "{v}");
+                    assert_eq!(uri, &v[u], "{v}");
+                    assert_eq!(params, p.map(|p| &v[p]), "{v}");
+                }
+            }
+        }
+        assert!(common > 50_000, "{common}");
+    }
+
+    #[test]
+    fn via_spans_give_what_parsing_gives() {
+        let bases = [
+            "SIP/2.0/UDP proxy.Atlanta.example.com:5060;branch=z9hG4bK2d4790.1",
+            "SIP/2.0/TCP 192.0.2.101:5060;received=198.51.100.7;rport;branch=z9hG4bK74bf9",
+            "  SIP / 2.0 / UDP host.example : 5070 ; branch = z9hG4bKx  ",
+            "SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bKv6",
+            "sip/2.0/ws a.b",
+        ];
+        let alphabet = b" \t;=:/.[]aZ9\"-";
+        let mut x: u64 = 0x5151_7a7a_0303_9c9c;
+        let mut with_spans = 0;
+        for _ in 0..20_000 {
+            for base in bases {
+                let mut v = base.as_bytes().to_vec();
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if !x.is_multiple_of(4) {
+                    let at = (x >> 8) as usize % v.len();
+                    v[at] = alphabet[(x >> 32) as usize % alphabet.len()];
+                }
+                let Ok(v) = std::str::from_utf8(&v) else {
+                    continue;
+                };
+                let spans = Via::check_spans(v);
+                assert_eq!(spans.is_ok(), Via::check(v).is_ok(), "{v}");
+                if let Ok(Some(spans)) = spans {
+                    with_spans += 1;
+                    let via = Via::from_spans(v, &spans);
+                    assert_eq!(Ok(via.clone()), Via::parse(v), "{v}");
+                    assert_eq!(via.branch(), Via::parse(v).ok().and_then(|p| p.branch()));
+                }
+            }
+        }
+        assert!(with_spans > 20_000, "{with_spans}");
     }
 
     #[test]
@@ -837,6 +1150,25 @@ mod tests {
             "-1 BYE",
         ] {
             assert!(CSeq::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn params_lookup_agrees_with_iterating() {
+        let alphabet = b";=ab\" \tB";
+        let mut x: u64 = 0x7777_1234_dead_beef;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 12) as usize;
+            let raw: String = (0..len)
+                .map(|k| alphabet[((x >> (4 * k)) % alphabet.len() as u64) as usize] as char)
+                .collect();
+            let p = Params { raw: &raw };
+            for name in ["a", "b", "ab", "A", ""] {
+                assert_eq!(p.get(name), p.get_general(name), "{raw:?} {name}");
+            }
         }
     }
 

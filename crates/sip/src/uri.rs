@@ -20,6 +20,7 @@ use std::str::FromStr;
 pub use chars::{
     escape, is_header_char, is_param_char, is_password_char, is_unreserved, is_user_char, unescape,
 };
+pub(crate) use host::{CommonHost, host_port_common};
 pub use host::{Host, HostRef, parse_host_port, parse_host_port_ref};
 pub use sip::{SipUri, SipUriRef};
 pub use tel::{TelUri, TelUriRef};
@@ -136,6 +137,22 @@ pub enum UriRef<'a> {
 
 impl<'a> UriRef<'a> {
     pub fn parse(s: &'a str) -> Result<UriRef<'a>, UriError> {
+        UriRef::parse_inline(s)
+    }
+
+    /// Whether [`UriRef::parse`] accepts `s` and, when it does, whether it
+    /// is a SIP URI with headers. The same code inlined, so that what a
+    /// check does not keep is never built (the message parser checks every
+    /// URI it meets and keeps none).
+    pub(crate) fn check(s: &str) -> Result<bool, UriError> {
+        if sip::common_shape(s.as_bytes()) {
+            return Ok(false);
+        }
+        UriRef::parse_inline(s).map(|u| u.as_sip().is_some_and(SipUriRef::has_headers))
+    }
+
+    #[inline(always)]
+    fn parse_inline(s: &'a str) -> Result<UriRef<'a>, UriError> {
         let b = s.as_bytes();
         let Some(&first) = b.first() else {
             return Err(UriError::new(UriErrorKind::Empty));

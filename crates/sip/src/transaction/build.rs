@@ -66,10 +66,13 @@ const MAGIC_COOKIE: &str = "z9hG4bK";
 fn push_new_branch(out: &mut String) {
     out.push_str(MAGIC_COOKIE);
     let bits = random_u64();
-    for shift in (0..16).rev() {
-        let nibble = (bits >> (shift * 4)) & 0xf;
-        out.push(char::from(b"0123456789abcdef"[nibble as usize]));
+    // Formatted aside and appended at once: a `push` per digit checked the
+    // capacity and encoded a char each time.
+    let mut hex = [0u8; 16];
+    for (i, h) in hex.iter_mut().enumerate() {
+        *h = b"0123456789abcdef"[(bits >> ((15 - i) * 4)) as usize & 0xf];
     }
+    out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
 }
 
 /// The headers ACK and CANCEL copy from the request they refer to: one Via

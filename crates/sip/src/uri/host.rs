@@ -175,6 +175,85 @@ pub(crate) fn parse_host_port_prefix(
     }
 }
 
+/// The `hostport` at `b[at..]` in the shape nearly every one has: a
+/// hostname (labels of letters, digits and inner hyphens, the last starting
+/// with a letter, one trailing dot allowed) or an IPv4 address, and an
+/// optional port. Gives where it ends, the host (a domain as its span in
+/// `b`) and the port; [`parse_host_port_prefix`] gives the same for it.
+/// `None`: not this shape (an IPv6 reference, a bad host or port), for the
+/// caller to hand to the full parser.
+#[inline(always)]
+pub(crate) fn host_port_common(b: &[u8], at: usize) -> Option<(usize, CommonHost, Option<u16>)> {
+    // An IPv4 address is tried first, as `parse_host_port_prefix` does.
+    if b.get(at).is_some_and(u8::is_ascii_digit)
+        && let Some((a, n)) = v4_prefix(b.get(at..)?)
+    {
+        return common_port(b, at + n, CommonHost::V4(a));
+    }
+    // The rules of `scan_hostname`, checked only at the dots and hyphens
+    // (a label is `b[label..]` up to the next dot): none empty, none
+    // starting or ending with '-'.
+    let mut i = at;
+    let (mut ok, mut label, mut last_label) = (true, at, at);
+    while let Some(&c) = b.get(i) {
+        if !is(c, ALNUM) {
+            match c {
+                b'.' => {
+                    ok &= i != label && b[i - 1] != b'-';
+                    last_label = label;
+                    label = i + 1;
+                }
+                b'-' => ok &= i != label,
+                _ => break,
+            }
+        }
+        i += 1;
+    }
+    // The last byte; a '.' also when there is none, as `scan_hostname`
+    // starts from one.
+    let last = if i == at { b'.' } else { b[i - 1] };
+    let top = if last == b'.' { last_label } else { label };
+    if !(ok && last != b'-' && b.get(top).is_some_and(u8::is_ascii_alphabetic)) {
+        return None;
+    }
+    common_port(b, i, CommonHost::Domain(at, i))
+}
+
+/// The optional `:port` at `b[i..]` after `host`.
+#[inline(always)]
+fn common_port(
+    b: &[u8],
+    mut i: usize,
+    host: CommonHost,
+) -> Option<(usize, CommonHost, Option<u16>)> {
+    let mut port = None;
+    if b.get(i) == Some(&b':') {
+        i += 1;
+        let digits = i;
+        let mut p: u32 = 0;
+        while let Some(&c) = b.get(i).filter(|c| c.is_ascii_digit()) {
+            p = p * 10 + u32::from(c - b'0');
+            if p > u32::from(u16::MAX) {
+                return None;
+            }
+            i += 1;
+        }
+        if i == digits {
+            return None;
+        }
+        port = Some(p as u16);
+    }
+    Some((i, host, port))
+}
+
+/// A host as [`host_port_common`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CommonHost {
+    /// `b[start..end]`.
+    Domain(usize, usize),
+    V4(Ipv4Addr),
+}
+
 /// `err`, unless the hostport looks like an unbracketed IPv6 address, which
 /// RFC 5118 §4.2 says is invalid: then say that.
 fn bare_v6_or(s: &str, stop: impl Fn(u8) -> bool, err: UriError) -> UriError {
@@ -429,6 +508,35 @@ mod hostname_tests {
             }
         }
         assert_eq!(scan_hostname(b"a.b;lr"), (3, true));
+    }
+
+    #[test]
+    fn common_shape_scan_matches_the_grammar() {
+        let alphabet = [b'a', b'1', b'-', b'.', b'Z'];
+        let mut stack = vec![Vec::new()];
+        while let Some(s) = stack.pop() {
+            let text = std::str::from_utf8(&s).expect("ascii");
+            let got = host_port_common(&s, 0);
+            if reference(text) {
+                assert_eq!(
+                    got,
+                    Some((s.len(), CommonHost::Domain(0, s.len()), None)),
+                    "{text}"
+                );
+            } else if let Some((end, host, _)) = got {
+                // Only an address, as the full parser reads it.
+                assert!(matches!(host, CommonHost::V4(_)), "{text}");
+                assert_eq!(parse_host_port_ref(text).map(|h| h.1), Ok(None), "{text}");
+                assert_eq!(end, s.len(), "{text}");
+            }
+            if s.len() < 7 {
+                for c in alphabet {
+                    let mut next = s.clone();
+                    next.push(c);
+                    stack.push(next);
+                }
+            }
+        }
         assert_eq!(scan_hostname(b"a_b"), (1, true));
     }
 }

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::borrow::Cow;
 
 use super::chars::{self, HEADER, PARAM, PASSWORD, USER, decode};
-use super::host::{Host, HostRef, parse_host_port_prefix};
+use super::host::{Host, HostRef, host_port_common, parse_host_port_prefix};
 use super::{Uri, UriError, UriErrorKind};
 
 /// A SIP or SIPS URI validated as fully as [`SipUri::parse`] does, but
@@ -29,6 +29,7 @@ pub struct SipUriRef<'a> {
 impl<'a> SipUriRef<'a> {
     /// Parses what follows `sip:` / `sips:`, left to right in one pass:
     /// each component is validated while its end is found.
+    #[inline(always)]
     pub(crate) fn parse_body(body: &'a str, secure: bool) -> Result<SipUriRef<'a>, UriError> {
         let b = body.as_bytes();
         let (user, password, hp) = parse_userinfo(body)?;
@@ -147,6 +148,60 @@ impl<'a> SipUriRef<'a> {
                 .collect(),
         }
     }
+}
+
+/// Whether `b` is a SIP URI of the shape nearly every one has, which
+/// [`SipUriRef::parse_body`] (after the scheme) accepts without headers:
+/// `sip:` or `sips:`, an optional user without escapes and `@`, a
+/// hostname or IPv4 address, an optional port, and parameters without
+/// escapes. One tight pass with no results to build; `false` says only
+/// "not this shape", and the caller then runs the full parser, which
+/// decides (and names the fault).
+pub(crate) fn common_shape(b: &[u8]) -> bool {
+    let mut i = if b.starts_with(b"sip:") {
+        4
+    } else if b.starts_with(b"sips:") {
+        5
+    } else {
+        return false;
+    };
+    // Userinfo: the user part, then '@'; or no '@' at all, when the user
+    // bytes run to the end (the user part holds ';', so `host;params`
+    // reads as one run).
+    let start = i;
+    while i < b.len() && chars::is(b[i], USER) {
+        i += 1;
+    }
+    let host = match b.get(i) {
+        Some(b'@') if i > start => i + 1,
+        None => start,
+        _ => return false,
+    };
+    let Some((i, _, _)) = host_port_common(b, host) else {
+        return false;
+    };
+    let mut i = i;
+    // Parameters: `;name[=value]`, names non-empty.
+    while i < b.len() {
+        if b[i] != b';' {
+            return false;
+        }
+        i += 1;
+        let name = i;
+        while i < b.len() && chars::is(b[i], PARAM) {
+            i += 1;
+        }
+        if i == name {
+            return false;
+        }
+        if b.get(i) == Some(&b'=') {
+            i += 1;
+            while i < b.len() && chars::is(b[i], PARAM) {
+                i += 1;
+            }
+        }
+    }
+    true
 }
 
 /// The `name[=value]` items of a validated parameter list as written
@@ -440,5 +495,72 @@ impl FromStr for SipUri {
     type Err = UriError;
     fn from_str(s: &str) -> Result<SipUri, UriError> {
         SipUri::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod common_shape_tests {
+    use super::*;
+    use crate::uri::UriRef;
+
+    #[test]
+    fn the_common_shape_is_only_what_the_parser_accepts() {
+        let bases = [
+            "sip:bob@biloxi.example.com",
+            "sip:alice@192.0.2.101:5060;transport=udp",
+            "sips:proxy.atlanta.example.com;lr",
+            "sip:b-1.x.y.:65535;a=;b",
+            "sip:1.2.3.4",
+            "sip:+1-555@h;user=phone",
+        ];
+        let alphabet = b"@:;=.-%?[]aZ09 \"<>&$/,5";
+        let mut x: u64 = 0xfeed_5151_0bad_f00d;
+        let mut shaped = 0;
+        for _ in 0..50_000 {
+            for base in bases {
+                let mut v = base.as_bytes().to_vec();
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                for k in 0..x % 3 {
+                    let at = (x >> (8 + 8 * k)) as usize % v.len();
+                    let c = alphabet[(x >> (32 + 5 * k)) as usize % alphabet.len()];
+                    match (x >> (50 + k)) % 3 {
+                        0 => v[at] = c,
+                        1 => v.insert(at, c),
+                        _ => {
+                            v.remove(at);
+                        }
+                    }
+                    if v.is_empty() {
+                        break;
+                    }
+                }
+                if common_shape(&v) {
+                    shaped += 1;
+                    let s = std::str::from_utf8(&v).expect("the shape is ASCII");
+                    let parsed = UriRef::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+                    let sip = parsed.as_sip().unwrap_or_else(|| panic!("{s}: not SIP"));
+                    assert!(!sip.has_headers(), "{s}");
+                }
+            }
+        }
+        assert!(shaped > 50_000, "{shaped}");
+        for s in [
+            "sip:bob@biloxi.example.com",
+            "sip:alice@192.0.2.101:5060;transport=udp",
+        ] {
+            assert!(common_shape(s.as_bytes()), "{s}");
+        }
+        for s in [
+            "SIP:a@b",
+            "sip:a:pw@b",
+            "sip:a%41@b",
+            "sip:b?x=y",
+            "sip:[::1]",
+            "sip:1.2.3.999",
+        ] {
+            assert!(!common_shape(s.as_bytes()), "{s}");
+        }
     }
 }
