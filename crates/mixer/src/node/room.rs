@@ -122,8 +122,8 @@ pub enum RecordingChange {
 pub struct Room {
     engine: Conference,
     members: Vec<Member>,
-    /// Engine id → index in `members`.
-    by_id: HashMap<ParticipantId, usize>,
+    /// Engine id → index in `members`; read for every packet in and out.
+    by_id: HashMap<ParticipantId, usize, foldhash::fast::RandomState>,
     ticks_per_period: u32,
     recorder: Option<Recorder>,
 }
@@ -145,7 +145,7 @@ impl Room {
         let mut room = Room {
             engine,
             members: Vec::new(),
-            by_id: HashMap::new(),
+            by_id: HashMap::default(),
             ticks_per_period: (u32::from(s.tick_ms) / base_tick_ms.max(1)).max(1),
             recorder: None,
         };

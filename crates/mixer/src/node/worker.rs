@@ -146,7 +146,7 @@ pub(crate) fn spawn(
         tx: udpio::Sender::new(),
         rooms: Vec::new(),
         by_conf: HashMap::new(),
-        demux: HashMap::new(),
+        demux: HashMap::default(),
         commands: rx,
         events,
         published: published.clone(),
@@ -172,8 +172,9 @@ struct Worker {
     /// Rooms by slot; a slot is reused once its room is gone.
     rooms: Vec<Option<(ConferenceId, Room)>>,
     by_conf: HashMap<ConferenceId, usize>,
-    /// SBC endpoint → (room slot, engine id).
-    demux: HashMap<SocketAddr, (usize, ParticipantId)>,
+    /// SBC endpoint → (room slot, engine id); read for every packet, so a
+    /// fast (randomly seeded) hasher rather than SipHash.
+    demux: HashMap<SocketAddr, (usize, ParticipantId), foldhash::fast::RandomState>,
     commands: Receiver<Command>,
     events: tokio_mpsc::Sender<Event>,
     published: Arc<Published>,
